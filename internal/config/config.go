@@ -1,0 +1,258 @@
+// Package config is correlator's configuration: its types, defaults, YAML
+// loading, environment overrides and validation.
+//
+// A configuration is built in layers, each overriding the one before:
+//
+//  1. Default()
+//  2. the YAML file, if any (Load), decoded strictly so a misspelt key is an
+//     error that names its line
+//  3. environment variables (ApplyEnv)
+//  4. command-line flags, set by the caller on the returned Config
+//  5. Validate, which reports every problem at once
+//
+// Secrets (the ClickHouse DSN, API tokens) have the type Secret, which prints
+// as "<secret>" through fmt, encoding/json, YAML and log/slog, so a Config can
+// be logged or shown by `correlator check-config` without leaking them.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Config is correlator's whole configuration. The zero value is not useful;
+// start from Default or Load.
+type Config struct {
+	// Listen is the HTTP API address, host:port. Without tokens the server
+	// binds to loopback only; see EffectiveListen.
+	Listen string `yaml:"listen" json:"listen"`
+	// DataDir is the embedded store's directory. Only used when
+	// ClickHouse.DSN is empty.
+	DataDir string `yaml:"data_dir" json:"data_dir"`
+	// ClickHouse selects a ClickHouse server instead of the embedded engine.
+	ClickHouse ClickHouse `yaml:"clickhouse" json:"clickhouse"`
+	// ChDBLib is the path to libchdb.so for the embedded engine; empty lets
+	// the dynamic loader search its usual paths.
+	ChDBLib string `yaml:"chdb_lib" json:"chdb_lib"`
+	// Ingest bounds the ingest API and its batching.
+	Ingest Ingest `yaml:"ingest" json:"ingest"`
+	// Auth holds the API tokens.
+	Auth Auth `yaml:"auth" json:"auth"`
+	// Log configures the process logger.
+	Log Log `yaml:"log" json:"log"`
+}
+
+// ClickHouse configures a ClickHouse server. With an empty DSN correlator
+// uses the embedded chDB engine under Config.DataDir.
+type ClickHouse struct {
+	// DSN is the server address, for example
+	// clickhouse://user:password@host:9000/database. It is a Secret because
+	// it can carry a password.
+	DSN Secret `yaml:"dsn" json:"dsn"`
+	// Cluster, when set, makes migrations run ON CLUSTER this name. It
+	// requires DSN.
+	Cluster string `yaml:"cluster" json:"cluster"`
+	// Database is the database holding correlator's tables. Empty means
+	// "default" for the embedded engine and the DSN's database for a server.
+	Database string `yaml:"database" json:"database"`
+}
+
+// Ingest bounds the ingest API and the store's insert batches.
+type Ingest struct {
+	// MaxBodyBytes is the largest accepted request body; larger requests
+	// get 413.
+	MaxBodyBytes int64 `yaml:"max_body_bytes" json:"max_body_bytes"`
+	// BatchRows flushes a batch once it holds this many rows.
+	BatchRows int `yaml:"batch_rows" json:"batch_rows"`
+	// FlushInterval flushes a non-empty batch at least this often.
+	FlushInterval Duration `yaml:"flush_interval" json:"flush_interval"`
+}
+
+// Auth holds the bearer tokens accepted by the API.
+type Auth struct {
+	// Tokens lists the accepted tokens. With none, the API is
+	// unauthenticated and served on loopback only.
+	Tokens []Token `yaml:"tokens" json:"tokens"`
+}
+
+// Log configures the process logger.
+type Log struct {
+	// Level is debug, info, warn or error.
+	Level string `yaml:"level" json:"level"`
+	// Format is json or text. Empty means json for `correlator serve` and
+	// text for the other commands.
+	Format string `yaml:"format" json:"format"`
+}
+
+// SlogLevel returns Level as a slog.Level, slog.LevelInfo if Level is not
+// one of the four names Validate accepts.
+func (l Log) SlogLevel() slog.Level {
+	switch l.Level {
+	case "debug":
+		return slog.LevelDebug
+	case "warn":
+		return slog.LevelWarn
+	case "error":
+		return slog.LevelError
+	}
+	return slog.LevelInfo
+}
+
+// Defaults that do not depend on the environment.
+const (
+	DefaultListen        = ":8080"
+	DefaultMaxBodyBytes  = 64 << 20
+	DefaultBatchRows     = 50000
+	DefaultFlushInterval = Duration(time.Second)
+	DefaultLogLevel      = "info"
+)
+
+// Default returns the built-in configuration, the first layer. Its DataDir
+// is $XDG_DATA_HOME/correlator, or ~/.local/share/correlator when
+// XDG_DATA_HOME is unset or not absolute; it is empty when neither that nor
+// the home directory is known, which Validate reports in embedded mode.
+func Default() Config {
+	return Config{
+		Listen:  DefaultListen,
+		DataDir: defaultDataDir(os.Getenv, os.UserHomeDir),
+		Ingest: Ingest{
+			MaxBodyBytes:  DefaultMaxBodyBytes,
+			BatchRows:     DefaultBatchRows,
+			FlushInterval: DefaultFlushInterval,
+		},
+		Log: Log{Level: DefaultLogLevel},
+	}
+}
+
+// defaultDataDir follows the XDG base directory specification, which says a
+// relative XDG_DATA_HOME is invalid and must be ignored.
+func defaultDataDir(getenv func(string) string, home func() (string, error)) string {
+	if x := getenv("XDG_DATA_HOME"); filepath.IsAbs(x) {
+		return filepath.Join(x, "correlator")
+	}
+	h, err := home()
+	if err != nil || h == "" {
+		return ""
+	}
+	return filepath.Join(h, ".local", "share", "correlator")
+}
+
+// Load returns Default overlaid with the YAML file at path; an empty path
+// returns Default alone, as does an empty file. Unknown keys are errors
+// ("config.yaml: line 12: field sentri not found in type config.Config"); a
+// key present with no value keeps its default. Each token_file is read, with
+// surrounding white space trimmed, relative to the file's directory. Load
+// does not validate: the caller applies environment and flags first, then
+// calls Validate.
+func Load(path string) (Config, error) {
+	c := Default()
+	if path == "" {
+		return c, nil
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return Config{}, fmt.Errorf("read config: %w", err)
+	}
+	if err := decodeStrict(data, &c); err != nil {
+		return Config{}, prefixErrors(path, err)
+	}
+	if err := c.readTokenFiles(filepath.Dir(path)); err != nil {
+		return Config{}, prefixErrors(path, err)
+	}
+	return c, nil
+}
+
+// decodeStrict decodes one YAML document into c, rejecting unknown fields
+// and any second document (which yaml.v3 would otherwise ignore silently).
+func decodeStrict(data []byte, c *Config) error {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(c); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil // an empty file (or only comments) keeps the defaults
+		}
+		return err
+	}
+	var extra yaml.Node
+	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
+		return errors.New("more than one YAML document")
+	}
+	return nil
+}
+
+// prefixErrors puts the file name before each problem. yaml.v3 reports type
+// errors as one "yaml: unmarshal errors:" block, and readTokenFiles joins
+// its errors; both are split so every line reads "config.yaml: ...".
+func prefixErrors(path string, err error) error {
+	var lines []string
+	var te *yaml.TypeError
+	if errors.As(err, &te) {
+		lines = te.Errors
+	} else if j, ok := err.(interface{ Unwrap() []error }); ok {
+		for _, e := range j.Unwrap() {
+			lines = append(lines, e.Error())
+		}
+	} else {
+		// A yaml.v3 syntax error reads "yaml: line 3: ...".
+		lines = []string{strings.TrimPrefix(err.Error(), "yaml: ")}
+	}
+	errs := make([]error, len(lines))
+	for i, l := range lines {
+		errs[i] = fmt.Errorf("%s: %s", path, l)
+	}
+	return errors.Join(errs...)
+}
+
+// readTokenFiles fills Token from TokenFile for every token that has one.
+func (c *Config) readTokenFiles(dir string) error {
+	var errs []error
+	for i := range c.Auth.Tokens {
+		t := &c.Auth.Tokens[i]
+		if t.TokenFile == "" {
+			continue
+		}
+		field := fmt.Sprintf("auth.tokens[%d]", i)
+		if t.Token != "" {
+			errs = append(errs, fmt.Errorf("%s: token and token_file are mutually exclusive", field))
+			continue
+		}
+		p := t.TokenFile
+		if !filepath.IsAbs(p) {
+			p = filepath.Join(dir, p)
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s.token_file: %w", field, err))
+			continue
+		}
+		t.Token = Secret(strings.TrimSpace(string(b)))
+		if t.Token == "" {
+			errs = append(errs, fmt.Errorf("%s.token_file: %s is empty", field, p))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Redacted returns the configuration as YAML with every secret replaced by
+// "<secret>", for `correlator check-config` and support requests.
+func (c Config) Redacted() ([]byte, error) {
+	var buf bytes.Buffer
+	enc := yaml.NewEncoder(&buf)
+	enc.SetIndent(2)
+	if err := enc.Encode(c); err != nil {
+		return nil, fmt.Errorf("encode config: %w", err)
+	}
+	if err := enc.Close(); err != nil {
+		return nil, fmt.Errorf("encode config: %w", err)
+	}
+	return buf.Bytes(), nil
+}

@@ -1,0 +1,186 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/correlator/correlator/internal/event"
+)
+
+// query runs a named read and times it.
+func (s *Store) query(ctx context.Context, name, q string, params map[string]string, scan func(Rows) error) error {
+	start := time.Now()
+	rows, err := s.eng.Query(ctx, q, params)
+	if err != nil {
+		return fmt.Errorf("query %s: %w", name, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		if err := scan(rows); err != nil {
+			return fmt.Errorf("query %s: %w", name, err)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("query %s: %w", name, err)
+	}
+	s.metrics.observeQuery(name, time.Since(start))
+	return nil
+}
+
+const topologyQuery = `SELECT service, depends_on FROM services FINAL ORDER BY service`
+
+// Topology returns each known service's direct dependencies.
+func (s *Store) Topology(ctx context.Context) (map[string][]string, error) {
+	out := map[string][]string{}
+	err := s.query(ctx, "topology", topologyQuery, nil, func(r Rows) error {
+		var svc string
+		var deps []string
+		if err := r.Scan(&svc, &deps); err != nil {
+			return err
+		}
+		out[svc] = deps
+		return nil
+	})
+	return out, err
+}
+
+const changesQuery = `
+SELECT id, time, kind, service, environment, version, previous_version, commit, author, title, url, source, attributes
+FROM changes FINAL
+WHERE service IN {services:Array(String)}
+  AND time >= {from:DateTime64(3, 'UTC')} AND time < {to:DateTime64(3, 'UTC')}
+ORDER BY time, id`
+
+// Changes returns the changes of the services in [from, to), oldest first.
+func (s *Store) Changes(ctx context.Context, services []string, from, to time.Time) ([]event.Change, error) {
+	var out []event.Change
+	p := map[string]string{"services": ParamStrings(services), "from": ParamTime(from), "to": ParamTime(to)}
+	err := s.query(ctx, "changes", changesQuery, p, func(r Rows) error {
+		var c event.Change
+		var kind string
+		if err := r.Scan(&c.ID, &c.Time, &kind, &c.Service, &c.Environment, &c.Version, &c.PreviousVersion,
+			&c.Commit, &c.Author, &c.Title, &c.URL, &c.Source, &c.Attributes); err != nil {
+			return err
+		}
+		c.Kind = event.ChangeKind(kind)
+		c.Time = c.Time.UTC()
+		out = append(out, c)
+		return nil
+	})
+	return out, err
+}
+
+// Bucket is one service's count in one minute.
+type Bucket struct {
+	Service string
+	Minute  time.Time
+	// Count is the number of stored records; Estimate corrects it for
+	// sampling (each record counts 1/sample_rate).
+	Count    uint64
+	Estimate float64
+}
+
+const errorMinutesQuery = `
+SELECT service, toStartOfMinute(time) AS minute, count() AS n, sum(1 / sample_rate) AS est
+FROM errors FINAL
+WHERE service IN {services:Array(String)}
+  AND time >= {from:DateTime64(3, 'UTC')} AND time < {to:DateTime64(3, 'UTC')}
+GROUP BY service, minute
+ORDER BY service, minute`
+
+// ErrorsPerMinute counts error events per service and minute in [from, to).
+func (s *Store) ErrorsPerMinute(ctx context.Context, services []string, from, to time.Time) ([]Bucket, error) {
+	var out []Bucket
+	p := map[string]string{"services": ParamStrings(services), "from": ParamTime(from), "to": ParamTime(to)}
+	err := s.query(ctx, "errors_per_minute", errorMinutesQuery, p, func(r Rows) error {
+		var b Bucket
+		if err := r.Scan(&b.Service, &b.Minute, &b.Count, &b.Estimate); err != nil {
+			return err
+		}
+		b.Minute = b.Minute.UTC()
+		out = append(out, b)
+		return nil
+	})
+	return out, err
+}
+
+const metricMinutesQuery = `
+SELECT service, toStartOfMinute(time) AS minute, count() AS n, sum(value) AS total
+FROM metric_points FINAL
+WHERE service IN {services:Array(String)} AND name = {name:String}
+  AND time >= {from:DateTime64(3, 'UTC')} AND time < {to:DateTime64(3, 'UTC')}
+GROUP BY service, minute
+ORDER BY service, minute`
+
+// MetricPerMinute sums the points of metric name per service and minute in
+// [from, to) (Estimate holds the sum, Count the number of points).
+func (s *Store) MetricPerMinute(ctx context.Context, name string, services []string, from, to time.Time) ([]Bucket, error) {
+	var out []Bucket
+	p := map[string]string{"services": ParamStrings(services), "name": ParamString(name), "from": ParamTime(from), "to": ParamTime(to)}
+	err := s.query(ctx, "metric_per_minute", metricMinutesQuery, p, func(r Rows) error {
+		var b Bucket
+		if err := r.Scan(&b.Service, &b.Minute, &b.Count, &b.Estimate); err != nil {
+			return err
+		}
+		b.Minute = b.Minute.UTC()
+		out = append(out, b)
+		return nil
+	})
+	return out, err
+}
+
+// Fingerprint summarises one error fingerprint of one service.
+type Fingerprint struct {
+	Fingerprint, Type, Message, Release string
+	FirstSeen, LastSeen                 time.Time
+	Count                               uint64
+}
+
+const newFingerprintsQuery = `
+SELECT fingerprint, any(type), any(message), argMin(release, time), min(time) AS first_seen, max(time), count()
+FROM errors FINAL
+WHERE service = {service:String}
+  AND time >= {since:DateTime64(3, 'UTC')} AND time < {to:DateTime64(3, 'UTC')}
+GROUP BY fingerprint
+HAVING first_seen >= {from:DateTime64(3, 'UTC')}
+ORDER BY first_seen`
+
+// NewFingerprints returns the fingerprints of service first seen in
+// [from, to), where "first" looks back to since.
+func (s *Store) NewFingerprints(ctx context.Context, service string, since, from, to time.Time) ([]Fingerprint, error) {
+	var out []Fingerprint
+	p := map[string]string{"service": ParamString(service), "since": ParamTime(since), "from": ParamTime(from), "to": ParamTime(to)}
+	err := s.query(ctx, "new_fingerprints", newFingerprintsQuery, p, func(r Rows) error {
+		var f Fingerprint
+		if err := r.Scan(&f.Fingerprint, &f.Type, &f.Message, &f.Release, &f.FirstSeen, &f.LastSeen, &f.Count); err != nil {
+			return err
+		}
+		f.FirstSeen, f.LastSeen = f.FirstSeen.UTC(), f.LastSeen.UTC()
+		out = append(out, f)
+		return nil
+	})
+	return out, err
+}
+
+// countQueries count the distinct records of each table, as a reader sees
+// them (deduplicated). Keyed by table name, the closed set of tables.
+var countQueries = map[string]string{
+	"changes":       "SELECT count() FROM changes FINAL",
+	"errors":        "SELECT count() FROM errors FINAL",
+	"otel_logs":     "SELECT count() FROM otel_logs FINAL",
+	"metric_points": "SELECT count() FROM metric_points FINAL",
+	"services":      "SELECT count() FROM services FINAL",
+}
+
+// Count returns the number of distinct records in table (changes, errors,
+// otel_logs, metric_points or services).
+func (s *Store) Count(ctx context.Context, table string) (uint64, error) {
+	q, ok := countQueries[table]
+	if !ok {
+		return 0, fmt.Errorf("count: unknown table %q", table)
+	}
+	var n uint64
+	err := s.query(ctx, "count_"+table, q, nil, func(r Rows) error { return r.Scan(&n) })
+	return n, err
+}

@@ -1,0 +1,358 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// colDef is one column of a table: its insert Column plus DDL-only parts.
+type colDef struct {
+	Name, Type string
+	// Extra follows the type in DDL: DEFAULT, MATERIALIZED, CODEC.
+	Extra string
+}
+
+// tableDef is a table of correlator's schema. The same definition renders
+// the single-node DDL and the cluster DDL (replicated local table plus a
+// Distributed table of the plain name), so both have identical columns.
+type tableDef struct {
+	Name    string
+	Columns []colDef
+	Indexes []string
+	// Engine is MergeTree or ReplacingMergeTree; Version is the
+	// ReplacingMergeTree version column (may be empty).
+	Engine, Version string
+	PartitionBy     string
+	PrimaryKey      string
+	OrderBy         string
+	// ShardKey spreads rows over shards in a cluster. It is derived from
+	// the deduplication key so that re-sent copies of a record land on the
+	// same shard, where ReplacingMergeTree can collapse them.
+	ShardKey string
+	// Global tables (the migrations ledger) are replicated to every node
+	// instead of being sharded.
+	Global bool
+}
+
+const (
+	dt64    = "DateTime64(3, 'UTC')"
+	lcs     = "LowCardinality(String)"
+	strMap  = "Map(LowCardinality(String), String)"
+	zstd    = "CODEC(ZSTD(1))"
+	timeCod = "CODEC(Delta(8), ZSTD(1))"
+)
+
+// Why the sort keys lead with the service and then the time: nearly every
+// query correlator runs is "these services, this time window". With
+// (service, time, ...) as the primary key ClickHouse's sparse index selects
+// exactly the granules of that window for each service, and daily (monthly
+// for the small changes table) partitions let whole days outside the window
+// be skipped before the index is even read. The id (or the record's
+// identity) closes the key because ReplacingMergeTree deduplicates on the
+// full sort key: re-sent records collapse, and reads use FINAL.
+var (
+	changesTable = tableDef{
+		Name: "changes",
+		Columns: []colDef{
+			{"id", "String", ""},
+			{"time", dt64, timeCod},
+			{"kind", lcs, ""},
+			{"service", lcs, ""},
+			{"environment", lcs, ""},
+			{"version", "String", ""},
+			{"previous_version", "String", ""},
+			{"commit", "String", ""},
+			{"author", "String", ""},
+			{"title", "String", zstd},
+			{"url", "String", zstd},
+			{"source", lcs, ""},
+			{"attributes", strMap, zstd},
+			{"ingested_at", dt64, ""},
+		},
+		Engine: "ReplacingMergeTree", Version: "ingested_at",
+		PartitionBy: "toYYYYMM(time)",
+		OrderBy:     "(service, time, id)",
+		ShardKey:    "cityHash64(id)",
+	}
+	errorsTable = tableDef{
+		Name: "errors",
+		Columns: []colDef{
+			{"id", "String", ""},
+			{"time", dt64, timeCod},
+			{"service", lcs, ""},
+			{"environment", lcs, ""},
+			{"release", lcs, ""},
+			{"fingerprint", "String", zstd},
+			{"type", lcs, ""},
+			{"message", "String", zstd},
+			{"user_id", "String", zstd},
+			{"customer_id", "String", zstd},
+			{"trace_id", "String", zstd},
+			{"level", lcs, ""},
+			{"sample_rate", "Float64", ""},
+			{"attributes", strMap, zstd},
+			{"ingested_at", dt64, ""},
+		},
+		Indexes: []string{
+			"INDEX idx_fingerprint fingerprint TYPE bloom_filter(0.01) GRANULARITY 4",
+			"INDEX idx_user_id user_id TYPE bloom_filter(0.01) GRANULARITY 4",
+			"INDEX idx_trace_id trace_id TYPE bloom_filter(0.001) GRANULARITY 4",
+		},
+		Engine: "ReplacingMergeTree", Version: "ingested_at",
+		PartitionBy: "toDate(time)",
+		OrderBy:     "(service, time, id)",
+		ShardKey:    "cityHash64(id)",
+	}
+	// logsTable has the columns of the OpenTelemetry Collector ClickHouse
+	// exporter's otel_logs table, so that queries written for it also run on
+	// a table the exporter created. Its engine differs: correlator's copy
+	// deduplicates on the record's identity.
+	logsTable = tableDef{
+		Name: "otel_logs",
+		Columns: []colDef{
+			{"Timestamp", "DateTime64(9)", timeCod},
+			{"TimestampTime", "DateTime", "DEFAULT toDateTime(Timestamp)"},
+			{"TraceId", "String", zstd},
+			{"SpanId", "String", zstd},
+			{"TraceFlags", "UInt8", ""},
+			{"SeverityText", lcs, zstd},
+			{"SeverityNumber", "UInt8", ""},
+			{"ServiceName", lcs, zstd},
+			{"Body", "String", zstd},
+			{"ResourceSchemaUrl", lcs, zstd},
+			{"ResourceAttributes", strMap, zstd},
+			{"ScopeSchemaUrl", lcs, zstd},
+			{"ScopeName", "String", zstd},
+			{"ScopeVersion", lcs, zstd},
+			{"ScopeAttributes", strMap, zstd},
+			{"LogAttributes", strMap, zstd},
+		},
+		Indexes: []string{
+			"INDEX idx_trace_id TraceId TYPE bloom_filter(0.001) GRANULARITY 1",
+			"INDEX idx_log_attr_key mapKeys(LogAttributes) TYPE bloom_filter(0.01) GRANULARITY 1",
+			"INDEX idx_log_attr_value mapValues(LogAttributes) TYPE bloom_filter(0.01) GRANULARITY 1",
+			"INDEX idx_body Body TYPE tokenbf_v1(32768, 3, 0) GRANULARITY 8",
+		},
+		Engine:      "ReplacingMergeTree",
+		PartitionBy: "toDate(TimestampTime)",
+		PrimaryKey:  "(ServiceName, TimestampTime)",
+		OrderBy:     "(ServiceName, TimestampTime, Timestamp, TraceId, SpanId, cityHash64(Body))",
+		ShardKey:    "cityHash64(ServiceName, Timestamp, TraceId, SpanId, Body)",
+	}
+	metricsTable = tableDef{
+		Name: "metric_points",
+		Columns: []colDef{
+			{"time", dt64, timeCod},
+			{"service", lcs, ""},
+			{"name", lcs, ""},
+			{"value", "Float64", "CODEC(Gorilla, ZSTD(1))"},
+			{"labels", strMap, zstd},
+			// series identifies (service, name, labels); Map columns
+			// cannot be part of a sort key, so the labels enter it as
+			// this hash, computed over the sorted labels.
+			{"series", "UInt64", ""},
+		},
+		Engine:      "ReplacingMergeTree",
+		PartitionBy: "toDate(time)",
+		OrderBy:     "(service, name, series, time)",
+		ShardKey:    "series",
+	}
+	servicesTable = tableDef{
+		Name: "services",
+		Columns: []colDef{
+			{"service", "String", ""},
+			{"depends_on", "Array(String)", ""},
+			{"time", dt64, ""},
+		},
+		Engine: "ReplacingMergeTree", Version: "time",
+		OrderBy:  "service",
+		ShardKey: "cityHash64(service)",
+	}
+	// incidentsTable keeps every state of every incident: one row per
+	// update, the current state being the row with the latest updated_at.
+	incidentsTable = tableDef{
+		Name: "incidents",
+		Columns: []colDef{
+			{"id", "String", ""},
+			{"title", "String", ""},
+			{"services", "Array(String)", ""},
+			{"status", lcs, ""},
+			{"severity", lcs, ""},
+			{"opened_at", dt64, ""},
+			{"onset", dt64, ""},
+			{"resolved_at", dt64, ""},
+			{"updated_at", dt64, ""},
+			{"note", "String", zstd},
+			{"attributes", strMap, zstd},
+		},
+		Engine:   "MergeTree",
+		OrderBy:  "(id, updated_at)",
+		ShardKey: "cityHash64(id)",
+	}
+	migrationsTable = tableDef{
+		Name: "correlator_migrations",
+		Columns: []colDef{
+			{"version", "UInt32", ""},
+			{"name", "String", ""},
+			{"applied_at", dt64, ""},
+		},
+		Engine: "ReplacingMergeTree", Version: "applied_at",
+		OrderBy: "version",
+		Global:  true,
+	}
+)
+
+// insertColumns lists the columns correlator writes (all but DEFAULT ones).
+func (t tableDef) insertColumns() []Column {
+	var cols []Column
+	for _, c := range t.Columns {
+		if strings.HasPrefix(c.Extra, "DEFAULT") || strings.HasPrefix(c.Extra, "MATERIALIZED") {
+			continue
+		}
+		cols = append(cols, Column{c.Name, c.Type})
+	}
+	return cols
+}
+
+// ddl renders the CREATE statements of t: one for a single node, two (the
+// replicated local table and the Distributed table) for a cluster.
+func (t tableDef) ddl(db, cluster string) []string {
+	var b strings.Builder
+	name := t.Name
+	onCluster := ""
+	engine := t.Engine
+	if cluster != "" {
+		if !t.Global {
+			name = t.Name + "_local"
+		}
+		onCluster = " ON CLUSTER " + cluster
+		path := "'/clickhouse/tables/{shard}/" + db + "/" + name + "'"
+		if t.Global {
+			// One replica set spanning every node of the cluster.
+			path = "'/clickhouse/tables/" + db + "/" + name + "'"
+		}
+		args := path + ", '{replica}'"
+		if t.Version != "" {
+			args += ", " + t.Version
+		}
+		engine = "Replicated" + t.Engine + "(" + args + ")"
+	} else {
+		engine += "(" + t.Version + ")"
+	}
+	fmt.Fprintf(&b, "CREATE TABLE IF NOT EXISTS %s.%s%s\n(\n", db, name, onCluster)
+	for i, c := range t.Columns {
+		fmt.Fprintf(&b, "    `%s` %s", c.Name, c.Type)
+		if c.Extra != "" {
+			b.WriteString(" " + c.Extra)
+		}
+		if i < len(t.Columns)-1 || len(t.Indexes) > 0 {
+			b.WriteString(",")
+		}
+		b.WriteString("\n")
+	}
+	for i, ix := range t.Indexes {
+		b.WriteString("    " + ix)
+		if i < len(t.Indexes)-1 {
+			b.WriteString(",")
+		}
+		b.WriteString("\n")
+	}
+	fmt.Fprintf(&b, ")\nENGINE = %s\n", engine)
+	if t.PartitionBy != "" {
+		fmt.Fprintf(&b, "PARTITION BY %s\n", t.PartitionBy)
+	}
+	if t.PrimaryKey != "" {
+		fmt.Fprintf(&b, "PRIMARY KEY %s\n", t.PrimaryKey)
+	}
+	fmt.Fprintf(&b, "ORDER BY %s", t.OrderBy)
+	out := []string{b.String()}
+	if cluster != "" && !t.Global {
+		out = append(out, fmt.Sprintf("CREATE TABLE IF NOT EXISTS %s.%s ON CLUSTER %s AS %s.%s\nENGINE = Distributed(%s, %s, %s, %s)",
+			db, t.Name, cluster, db, name, cluster, db, name, t.ShardKey))
+	}
+	return out
+}
+
+// migration is one numbered, idempotent step of the schema. Every
+// statement must be safe to run twice (IF NOT EXISTS), because several
+// correlator processes may start against one ClickHouse at once.
+type migration struct {
+	Version int
+	Name    string
+	Tables  []tableDef
+}
+
+// migrations is the schema's history. Append; never edit a released step.
+var migrations = []migration{
+	{1, "initial schema", []tableDef{changesTable, errorsTable, logsTable, metricsTable, servicesTable, incidentsTable}},
+}
+
+// MigrationStatements renders every statement of every migration for the
+// given database and cluster ("" for a single node), in order. It is what
+// Migrate runs, exposed for `correlator migrate --print` and DDL tests.
+func MigrationStatements(db, cluster string) []string {
+	out := migrationsTable.ddl(db, cluster)
+	for _, m := range migrations {
+		for _, t := range m.Tables {
+			out = append(out, t.ddl(db, cluster)...)
+		}
+	}
+	return out
+}
+
+// Migrate brings the schema up to date and records each applied step in
+// correlator_migrations. It is idempotent and safe to run concurrently from
+// several processes.
+func (s *Store) Migrate(ctx context.Context) error {
+	for _, q := range migrationsTable.ddl(s.db, s.cluster) {
+		if err := s.eng.Exec(ctx, q, nil); err != nil {
+			return fmt.Errorf("create migrations table: %w", err)
+		}
+	}
+	applied, err := s.appliedMigrations(ctx)
+	if err != nil {
+		return err
+	}
+	for _, m := range migrations {
+		if applied[m.Version] {
+			continue
+		}
+		for _, t := range m.Tables {
+			for _, q := range t.ddl(s.db, s.cluster) {
+				if err := s.eng.Exec(ctx, q, nil); err != nil {
+					return fmt.Errorf("migration %d (%s): table %s: %w", m.Version, m.Name, t.Name, err)
+				}
+			}
+		}
+		err := s.eng.Insert(ctx, "correlator_migrations", migrationsTable.insertColumns(), []any{
+			[]uint32{uint32(m.Version)}, []string{m.Name}, []time.Time{time.Now().UTC()},
+		})
+		if err != nil {
+			return fmt.Errorf("record migration %d: %w", m.Version, err)
+		}
+		s.log.Info("schema migrated", "version", m.Version, "name", m.Name)
+	}
+	return nil
+}
+
+func (s *Store) appliedMigrations(ctx context.Context) (map[int]bool, error) {
+	rows, err := s.eng.Query(ctx, "SELECT DISTINCT version FROM correlator_migrations", nil)
+	if err != nil {
+		return nil, fmt.Errorf("read migrations: %w", err)
+	}
+	defer rows.Close()
+	out := map[int]bool{}
+	for rows.Next() {
+		var v uint32
+		if err := rows.Scan(&v); err != nil {
+			return nil, fmt.Errorf("read migrations: %w", err)
+		}
+		out[int(v)] = true
+	}
+	return out, rows.Err()
+}
+
+// SchemaVersion is the latest migration version this build knows.
+func SchemaVersion() int { return migrations[len(migrations)-1].Version }

@@ -1,0 +1,121 @@
+CREATE TABLE IF NOT EXISTS correlator.correlator_migrations
+(
+    `version` UInt32,
+    `name` String,
+    `applied_at` DateTime64(3, 'UTC')
+)
+ENGINE = ReplacingMergeTree(applied_at)
+ORDER BY version;
+
+CREATE TABLE IF NOT EXISTS correlator.changes
+(
+    `id` String,
+    `time` DateTime64(3, 'UTC') CODEC(Delta(8), ZSTD(1)),
+    `kind` LowCardinality(String),
+    `service` LowCardinality(String),
+    `environment` LowCardinality(String),
+    `version` String,
+    `previous_version` String,
+    `commit` String,
+    `author` String,
+    `title` String CODEC(ZSTD(1)),
+    `url` String CODEC(ZSTD(1)),
+    `source` LowCardinality(String),
+    `attributes` Map(LowCardinality(String), String) CODEC(ZSTD(1)),
+    `ingested_at` DateTime64(3, 'UTC')
+)
+ENGINE = ReplacingMergeTree(ingested_at)
+PARTITION BY toYYYYMM(time)
+ORDER BY (service, time, id);
+
+CREATE TABLE IF NOT EXISTS correlator.errors
+(
+    `id` String,
+    `time` DateTime64(3, 'UTC') CODEC(Delta(8), ZSTD(1)),
+    `service` LowCardinality(String),
+    `environment` LowCardinality(String),
+    `release` LowCardinality(String),
+    `fingerprint` String CODEC(ZSTD(1)),
+    `type` LowCardinality(String),
+    `message` String CODEC(ZSTD(1)),
+    `user_id` String CODEC(ZSTD(1)),
+    `customer_id` String CODEC(ZSTD(1)),
+    `trace_id` String CODEC(ZSTD(1)),
+    `level` LowCardinality(String),
+    `sample_rate` Float64,
+    `attributes` Map(LowCardinality(String), String) CODEC(ZSTD(1)),
+    `ingested_at` DateTime64(3, 'UTC'),
+    INDEX idx_fingerprint fingerprint TYPE bloom_filter(0.01) GRANULARITY 4,
+    INDEX idx_user_id user_id TYPE bloom_filter(0.01) GRANULARITY 4,
+    INDEX idx_trace_id trace_id TYPE bloom_filter(0.001) GRANULARITY 4
+)
+ENGINE = ReplacingMergeTree(ingested_at)
+PARTITION BY toDate(time)
+ORDER BY (service, time, id);
+
+CREATE TABLE IF NOT EXISTS correlator.otel_logs
+(
+    `Timestamp` DateTime64(9) CODEC(Delta(8), ZSTD(1)),
+    `TimestampTime` DateTime DEFAULT toDateTime(Timestamp),
+    `TraceId` String CODEC(ZSTD(1)),
+    `SpanId` String CODEC(ZSTD(1)),
+    `TraceFlags` UInt8,
+    `SeverityText` LowCardinality(String) CODEC(ZSTD(1)),
+    `SeverityNumber` UInt8,
+    `ServiceName` LowCardinality(String) CODEC(ZSTD(1)),
+    `Body` String CODEC(ZSTD(1)),
+    `ResourceSchemaUrl` LowCardinality(String) CODEC(ZSTD(1)),
+    `ResourceAttributes` Map(LowCardinality(String), String) CODEC(ZSTD(1)),
+    `ScopeSchemaUrl` LowCardinality(String) CODEC(ZSTD(1)),
+    `ScopeName` String CODEC(ZSTD(1)),
+    `ScopeVersion` LowCardinality(String) CODEC(ZSTD(1)),
+    `ScopeAttributes` Map(LowCardinality(String), String) CODEC(ZSTD(1)),
+    `LogAttributes` Map(LowCardinality(String), String) CODEC(ZSTD(1)),
+    INDEX idx_trace_id TraceId TYPE bloom_filter(0.001) GRANULARITY 1,
+    INDEX idx_log_attr_key mapKeys(LogAttributes) TYPE bloom_filter(0.01) GRANULARITY 1,
+    INDEX idx_log_attr_value mapValues(LogAttributes) TYPE bloom_filter(0.01) GRANULARITY 1,
+    INDEX idx_body Body TYPE tokenbf_v1(32768, 3, 0) GRANULARITY 8
+)
+ENGINE = ReplacingMergeTree()
+PARTITION BY toDate(TimestampTime)
+PRIMARY KEY (ServiceName, TimestampTime)
+ORDER BY (ServiceName, TimestampTime, Timestamp, TraceId, SpanId, cityHash64(Body));
+
+CREATE TABLE IF NOT EXISTS correlator.metric_points
+(
+    `time` DateTime64(3, 'UTC') CODEC(Delta(8), ZSTD(1)),
+    `service` LowCardinality(String),
+    `name` LowCardinality(String),
+    `value` Float64 CODEC(Gorilla, ZSTD(1)),
+    `labels` Map(LowCardinality(String), String) CODEC(ZSTD(1)),
+    `series` UInt64
+)
+ENGINE = ReplacingMergeTree()
+PARTITION BY toDate(time)
+ORDER BY (service, name, series, time);
+
+CREATE TABLE IF NOT EXISTS correlator.services
+(
+    `service` String,
+    `depends_on` Array(String),
+    `time` DateTime64(3, 'UTC')
+)
+ENGINE = ReplacingMergeTree(time)
+ORDER BY service;
+
+CREATE TABLE IF NOT EXISTS correlator.incidents
+(
+    `id` String,
+    `title` String,
+    `services` Array(String),
+    `status` LowCardinality(String),
+    `severity` LowCardinality(String),
+    `opened_at` DateTime64(3, 'UTC'),
+    `onset` DateTime64(3, 'UTC'),
+    `resolved_at` DateTime64(3, 'UTC'),
+    `updated_at` DateTime64(3, 'UTC'),
+    `note` String CODEC(ZSTD(1)),
+    `attributes` Map(LowCardinality(String), String) CODEC(ZSTD(1))
+)
+ENGINE = MergeTree()
+ORDER BY (id, updated_at);
