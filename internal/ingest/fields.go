@@ -8,7 +8,7 @@ import (
 )
 
 // This file holds the field decoders shared by the record kinds. They take
-// the raw JSON of one value, from a record json.Valid accepted, and report
+// the raw JSON of one value, from a record valid accepted, and report
 // problems as a fieldError naming the field.
 
 // fieldError is why a record was rejected.

@@ -320,7 +320,7 @@ func (d *decoder) decodeArray(br *bufio.Reader, line int) error {
 		switch {
 		case tooLong:
 			d.reject(start, "", fmt.Sprintf("array element is longer than %d bytes", a.max))
-		case !validJSON(elem):
+		case !valid(elem):
 			l, msg := syntaxError(elem)
 			d.reject(start+l, "", msg+"; the rest of the input was skipped")
 			return nil

@@ -143,11 +143,6 @@ func (a *arrayReader) value() (elem []byte, tooLong bool, err error) {
 	}
 }
 
-// validJSON reports whether b is one valid JSON value.
-func validJSON(b []byte) bool {
-	return json.Valid(b)
-}
-
 // syntaxError describes why b is not valid JSON, and on which line of b, from
 // 0, the problem lies.
 func syntaxError(b []byte) (line int, msg string) {

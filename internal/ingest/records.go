@@ -15,7 +15,7 @@ func (d *decoder) record(line int, b []byte) error {
 	if len(b) == 0 {
 		return nil // a blank line
 	}
-	if !validJSON(b) {
+	if !valid(b) {
 		l, msg := syntaxError(b)
 		d.reject(line+l, "", msg)
 		return nil
@@ -181,7 +181,7 @@ func (d *decoder) errorEvent(e *event.ErrorEvent, obj []byte) *fieldError {
 		case "release":
 			e.Release, fe = d.name("release", val)
 		case "fingerprint":
-			e.Fingerprint, fe = d.name("fingerprint", val)
+			e.Fingerprint, fe = d.str("fingerprint", val, maxIdent)
 		case "type":
 			e.Type, fe = d.str("type", val, maxValue)
 		case "message":
@@ -189,7 +189,7 @@ func (d *decoder) errorEvent(e *event.ErrorEvent, obj []byte) *fieldError {
 		case "user_id":
 			e.UserID, fe = d.str("user_id", val, maxIdent)
 		case "customer_id":
-			e.CustomerID, fe = d.name("customer_id", val)
+			e.CustomerID, fe = d.str("customer_id", val, maxIdent)
 		case "trace_id":
 			e.TraceID, fe = d.str("trace_id", val, maxIdent)
 		case "level":
@@ -275,7 +275,7 @@ func (d *decoder) log(l *event.LogRecord, obj []byte) *fieldError {
 		case "user_id":
 			l.UserID, fe = d.str("user_id", val, maxIdent)
 		case "customer_id":
-			l.CustomerID, fe = d.name("customer_id", val)
+			l.CustomerID, fe = d.str("customer_id", val, maxIdent)
 		case "trace_id":
 			l.TraceID, fe = d.str("trace_id", val, maxIdent)
 		case "span_id":

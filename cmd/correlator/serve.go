@@ -1,0 +1,107 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/correlator/correlator/internal/api"
+	"github.com/correlator/correlator/internal/config"
+	"github.com/correlator/correlator/internal/correlate"
+	"github.com/correlator/correlator/internal/store"
+)
+
+func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var sf storeFlags
+	sf.register(fs)
+	listen := fs.String("listen", "", "address to listen on (default :8080; loopback only when no token is configured)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cfg, err := sf.load()
+	if err != nil {
+		return err
+	}
+	if *listen != "" {
+		cfg.Listen = *listen
+	}
+	format := cfg.Log.Format
+	if format == "" {
+		format = "json"
+	}
+	var h slog.Handler = slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: cfg.Log.SlogLevel()})
+	if format == "text" {
+		h = slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: cfg.Log.SlogLevel()})
+	}
+	log := slog.New(h)
+	return serve(ctx, cfg, log, nil)
+}
+
+// serve runs the API until ctx ends, then stops accepting requests and
+// flushes every accepted record before returning. ready, when not nil,
+// receives the bound address.
+func serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready chan<- string) error {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	st, err := openStore(ctx, cfg, log, store.NewMetrics(reg))
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	w := store.NewBatchWriter(st, store.WriterOptions{MaxRows: cfg.Ingest.BatchRows, Interval: time.Duration(cfg.Ingest.FlushInterval), Logger: log})
+	addr, loopbackOnly := cfg.EffectiveListen()
+	if loopbackOnly {
+		log.Warn("no API token configured: listening on loopback only; configure auth.tokens or CORRELATOR_TOKENS to listen on other interfaces", "listen", addr)
+	}
+	srv := api.New(api.Options{
+		Writer: w, Store: st, Engine: correlate.New(st, correlate.Options{}),
+		Auth: cfg, AuthRequired: !loopbackOnly, MaxBodyBytes: cfg.Ingest.MaxBodyBytes,
+		Logger: log, Registry: reg,
+	})
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		w.Close(context.Background())
+		return fmt.Errorf("listen on %s: %w", addr, err)
+	}
+	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	store := "embedded " + cfg.DataDir
+	if cfg.ClickHouse.DSN != "" {
+		store = "clickhouse server"
+	}
+	log.Info("serving", "addr", ln.Addr().String(), "store", store, "auth", !loopbackOnly)
+	if ready != nil {
+		ready <- ln.Addr().String()
+	}
+	select {
+	case <-ctx.Done():
+	case err := <-errc:
+		if !errors.Is(err, http.ErrServerClosed) {
+			w.Close(context.Background())
+			return err
+		}
+	}
+	log.Info("shutting down: finishing requests and flushing accepted records")
+	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := hs.Shutdown(sctx); err != nil {
+		log.Error("shutdown", "err", err)
+	}
+	if err := w.Close(sctx); err != nil {
+		return fmt.Errorf("flush at shutdown: %w", err)
+	}
+	log.Info("stopped")
+	return nil
+}

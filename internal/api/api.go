@@ -1,0 +1,261 @@
+// Package api is correlator's HTTP interface: the ingest endpoints, the
+// "what changed?" query, health, readiness and Prometheus metrics. Responses
+// use Prometheus' envelope ({"status", "data", "errorType", "error",
+// "warnings"}) so that clients that speak Prometheus' API recognise it.
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/correlator/correlator/internal/config"
+	"github.com/correlator/correlator/internal/correlate"
+	"github.com/correlator/correlator/internal/event"
+)
+
+// Writer queues decoded records for the store; *store.BatchWriter
+// implements it. Add may block to push back on producers; Err reports the
+// last failed flush (for readiness).
+type Writer interface {
+	Add(ctx context.Context, b *event.Batch) error
+	Err() error
+}
+
+// Pinger checks that the store answers.
+type Pinger interface {
+	Ping(ctx context.Context) error
+}
+
+// Authenticator maps a bearer token to its scopes; config.Config
+// implements it.
+type Authenticator interface {
+	Authenticate(bearer string) (config.Token, bool)
+}
+
+// Options configure a Server.
+type Options struct {
+	Writer  Writer
+	Store   Pinger
+	Engine  *correlate.Engine
+	Auth    Authenticator
+	// AuthRequired is false only when no token is configured, in which
+	// case the server must listen on loopback alone.
+	AuthRequired bool
+	MaxBodyBytes int64
+	Logger       *slog.Logger
+	Registry     *prometheus.Registry
+	Now          func() time.Time
+}
+
+// Server serves the API.
+type Server struct {
+	opt     Options
+	log     *slog.Logger
+	metrics *metrics
+	mux     *http.ServeMux
+}
+
+// New builds the server and registers its metrics in opt.Registry.
+func New(opt Options) *Server {
+	if opt.Logger == nil {
+		opt.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opt.Now == nil {
+		opt.Now = time.Now
+	}
+	if opt.MaxBodyBytes <= 0 {
+		opt.MaxBodyBytes = config.DefaultMaxBodyBytes
+	}
+	if opt.Registry == nil {
+		opt.Registry = prometheus.NewRegistry()
+	}
+	s := &Server{opt: opt, log: opt.Logger.With("component", "api"), metrics: newMetrics(opt.Registry), mux: http.NewServeMux()}
+	s.mux.HandleFunc("GET /healthz", s.healthz)
+	s.mux.HandleFunc("GET /readyz", s.readyz)
+	s.mux.Handle("GET /metrics", promhttp.HandlerFor(opt.Registry, promhttp.HandlerOpts{Registry: opt.Registry}))
+	s.mux.Handle("POST /api/v1/ingest/{kind}", s.auth(config.ScopeIngest, s.wrap("ingest", s.ingest)))
+	s.mux.Handle("GET /api/v1/whatchanged", s.auth(config.ScopeRead, s.wrap("whatchanged", s.whatChanged)))
+	return s
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+
+// errorType classifies failures once, for the HTTP status, the envelope's
+// errorType and the metrics label.
+type errorType string
+
+const (
+	errBadData     errorType = "bad_data"
+	errTooLarge    errorType = "too_large"
+	errUnavailable errorType = "unavailable"
+	errInternal    errorType = "internal"
+	errTimeout     errorType = "timeout"
+)
+
+func (t errorType) status() int {
+	switch t {
+	case errBadData:
+		return http.StatusBadRequest
+	case errTooLarge:
+		return http.StatusRequestEntityTooLarge
+	case errUnavailable:
+		return http.StatusServiceUnavailable
+	case errTimeout:
+		return http.StatusGatewayTimeout
+	}
+	return http.StatusInternalServerError
+}
+
+// apiError is an error with its class. Its message is safe to show a
+// client; internal details go to the log only.
+type apiError struct {
+	typ errorType
+	err error
+}
+
+func (e *apiError) Error() string { return e.err.Error() }
+
+func badParam(name string, err error) *apiError {
+	return &apiError{errBadData, fmt.Errorf("invalid parameter %q: %w", name, err)}
+}
+
+type envelope struct {
+	Status    string    `json:"status"`
+	Data      any       `json:"data,omitempty"`
+	ErrorType errorType `json:"errorType,omitempty"`
+	Error     string    `json:"error,omitempty"`
+	Warnings  []string  `json:"warnings,omitempty"`
+}
+
+// handlerFunc returns data, warnings and an error; wrap writes them.
+// A handler may return data together with an *apiError, to report what was
+// done before the failure (an ingest that was cut off).
+type handlerFunc func(r *http.Request) (data any, warnings []string, err error)
+
+func (s *Server) wrap(name string, h handlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		data, warnings, err := h(r)
+		env := envelope{Status: "success", Data: data, Warnings: warnings}
+		code := http.StatusOK
+		if err != nil {
+			var ae *apiError
+			if !errors.As(err, &ae) {
+				if errors.Is(err, context.DeadlineExceeded) {
+					ae = &apiError{errTimeout, errors.New("request timed out")}
+				} else {
+					ae = &apiError{errInternal, errors.New("internal error; see the server log")}
+				}
+				s.log.Error("request failed", "handler", name, "err", err)
+			}
+			env.Status, env.ErrorType, env.Error = "error", ae.typ, ae.Error()
+			code = ae.typ.status()
+		}
+		s.metrics.requests.WithLabelValues(name, fmt.Sprint(code)).Inc()
+		s.metrics.latency.WithLabelValues(name).Observe(time.Since(start).Seconds())
+		writeJSON(w, code, env)
+	})
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(v)
+}
+
+// auth requires a bearer token allowing scope, unless no token is
+// configured at all.
+func (s *Server) auth(scope config.Scope, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !s.opt.AuthRequired {
+			next.ServeHTTP(w, r)
+			return
+		}
+		h := r.Header.Get("Authorization")
+		token, ok := strings.CutPrefix(h, "Bearer ")
+		if !ok || token == "" {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="correlator"`)
+			s.metrics.authFailures.WithLabelValues("missing").Inc()
+			writeJSON(w, http.StatusUnauthorized, envelope{Status: "error", ErrorType: "unauthorized", Error: "missing bearer token"})
+			return
+		}
+		t, ok := s.opt.Auth.Authenticate(token)
+		if !ok {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="correlator", error="invalid_token"`)
+			s.metrics.authFailures.WithLabelValues("invalid").Inc()
+			writeJSON(w, http.StatusUnauthorized, envelope{Status: "error", ErrorType: "unauthorized", Error: "invalid bearer token"})
+			return
+		}
+		if !t.Allows(scope) {
+			s.metrics.authFailures.WithLabelValues("scope").Inc()
+			writeJSON(w, http.StatusForbidden, envelope{Status: "error", ErrorType: "forbidden",
+				Error: fmt.Sprintf("token %q lacks scope %q", t.Name, scope)})
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/plain")
+	fmt.Fprintln(w, "ok")
+}
+
+// readyz is ready when the store answers and the last flush succeeded.
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	w.Header().Set("Content-Type", "text/plain")
+	if err := s.opt.Store.Ping(ctx); err != nil {
+		s.log.Warn("not ready: store", "err", err)
+		w.WriteHeader(http.StatusServiceUnavailable)
+		fmt.Fprintln(w, "store unavailable")
+		return
+	}
+	if err := s.opt.Writer.Err(); err != nil {
+		s.log.Warn("not ready: writes failing", "err", err)
+		w.WriteHeader(http.StatusServiceUnavailable)
+		fmt.Fprintln(w, "writes to the store are failing")
+		return
+	}
+	fmt.Fprintln(w, "ready")
+}
+
+type metrics struct {
+	requests     *prometheus.CounterVec
+	latency      *prometheus.HistogramVec
+	authFailures *prometheus.CounterVec
+	ingested     *prometheus.CounterVec
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	m := &metrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "correlator_http_requests_total", Help: "API requests by handler and status code.",
+		}, []string{"handler", "code"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "correlator_http_request_duration_seconds", Help: "API request latency by handler.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 2.5, 12),
+		}, []string{"handler"}),
+		authFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "correlator_http_auth_failures_total", Help: "Rejected API requests by reason (missing, invalid, scope).",
+		}, []string{"reason"}),
+		ingested: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "correlator_ingest_records_total", Help: "Ingested records by kind and result (accepted, rejected).",
+		}, []string{"kind", "result"}),
+	}
+	reg.MustRegister(m.requests, m.latency, m.authFailures, m.ingested)
+	return m
+}

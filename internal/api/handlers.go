@@ -1,0 +1,132 @@
+package api
+
+import (
+	"compress/gzip"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+
+	"github.com/correlator/correlator/internal/correlate"
+	"github.com/correlator/correlator/internal/event"
+	"github.com/correlator/correlator/internal/ingest"
+)
+
+// IngestResult is the data of an ingest response.
+type IngestResult struct {
+	Accepted int                `json:"accepted"`
+	Rejected int                `json:"rejected"`
+	Errors   []ingest.LineError `json:"errors"`
+}
+
+// ingest decodes an NDJSON or JSON-array body of one kind and queues the
+// valid records. Bad lines are rejected by line and field; the good ones
+// are kept. A body over the limit gets 413: at once when Content-Length
+// says so, else when the limit is reached, reporting what was queued
+// before (those records are kept).
+func (s *Server) ingest(r *http.Request) (any, []string, error) {
+	kind, ok := event.ParseKind(r.PathValue("kind"))
+	if !ok {
+		return nil, nil, &apiError{errBadData, fmt.Errorf("unknown kind %q (want changes, errors, logs, metrics or services)", r.PathValue("kind"))}
+	}
+	if r.ContentLength > s.opt.MaxBodyBytes {
+		return nil, nil, &apiError{errTooLarge, fmt.Errorf("body of %d bytes is over the limit of %d bytes", r.ContentLength, s.opt.MaxBodyBytes)}
+	}
+	var body io.Reader = http.MaxBytesReader(nil, r.Body, s.opt.MaxBodyBytes)
+	if r.Header.Get("Content-Encoding") == "gzip" {
+		zr, err := gzip.NewReader(body)
+		if err != nil {
+			return nil, nil, &apiError{errBadData, fmt.Errorf("invalid gzip body: %w", err)}
+		}
+		defer zr.Close()
+		// The limit applies to the decompressed size too.
+		body = io.LimitReader(zr, s.opt.MaxBodyBytes+1)
+		body = &limitCheck{r: body, n: s.opt.MaxBodyBytes}
+	}
+	res, err := ingest.Decode(r.Context(), kind, body, ingest.Options{}, func(b *event.Batch) error {
+		return s.opt.Writer.Add(r.Context(), b)
+	})
+	s.metrics.ingested.WithLabelValues(string(kind), "accepted").Add(float64(res.Accepted))
+	s.metrics.ingested.WithLabelValues(string(kind), "rejected").Add(float64(res.Rejected))
+	out := IngestResult{Accepted: res.Accepted, Rejected: res.Rejected, Errors: res.Errors}
+	if out.Errors == nil {
+		out.Errors = []ingest.LineError{}
+	}
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) || errors.Is(err, errLimit) {
+			return out, nil, &apiError{errTooLarge, fmt.Errorf("body is over the limit of %d bytes; the first %d records were accepted", s.opt.MaxBodyBytes, res.Accepted)}
+		}
+		if errors.Is(err, context.Canceled) {
+			return out, nil, err
+		}
+		return out, nil, err
+	}
+	if res.Rejected > 0 {
+		return out, nil, &apiError{errBadData, fmt.Errorf("%d of %d records rejected (the others were accepted); first: %v", res.Rejected, res.Rejected+res.Accepted, firstError(res.Errors))}
+	}
+	return out, nil, nil
+}
+
+func firstError(errs []ingest.LineError) string {
+	if len(errs) == 0 {
+		return ""
+	}
+	return errs[0].Error()
+}
+
+var errLimit = errors.New("decompressed body over the limit")
+
+// limitCheck fails once more than n bytes were read.
+type limitCheck struct {
+	r    io.Reader
+	n    int64
+	read int64
+}
+
+func (l *limitCheck) Read(p []byte) (int, error) {
+	n, err := l.r.Read(p)
+	l.read += int64(n)
+	if l.read > l.n {
+		return n, errLimit
+	}
+	return n, err
+}
+
+// whatChanged answers GET /api/v1/whatchanged?service=S&at=T&lookback=2h[&onset=T].
+func (s *Server) whatChanged(r *http.Request) (any, []string, error) {
+	if s.opt.Engine == nil {
+		return nil, nil, &apiError{errUnavailable, errors.New("no correlation engine configured")}
+	}
+	q := r.URL.Query()
+	now := s.opt.Now()
+	query := correlate.Query{Service: q.Get("service"), At: now}
+	if query.Service == "" {
+		return nil, nil, badParam("service", errors.New("required"))
+	}
+	var err error
+	if v := q.Get("at"); v != "" {
+		if query.At, err = correlate.ParseTime(v, now); err != nil {
+			return nil, nil, badParam("at", err)
+		}
+	}
+	if v := q.Get("onset"); v != "" {
+		if query.Onset, err = correlate.ParseTime(v, now); err != nil {
+			return nil, nil, badParam("onset", err)
+		}
+	}
+	if v := q.Get("lookback"); v != "" {
+		if query.Lookback, err = correlate.ParseLookback(v); err != nil {
+			return nil, nil, badParam("lookback", err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
+	defer cancel()
+	ans, err := s.opt.Engine.WhatChanged(ctx, query)
+	if err != nil {
+		return nil, nil, err
+	}
+	return ans, nil, nil
+}
