@@ -5,7 +5,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 	"time"
 
@@ -178,4 +177,3 @@ func humanBytes(n int64) string {
 	return fmt.Sprintf("%d B", n)
 }
 
-var _ = os.Stderr

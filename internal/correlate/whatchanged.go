@@ -163,12 +163,12 @@ func (e *Engine) WhatChanged(ctx context.Context, q Query) (*Answer, error) {
 			ans.Onset, ans.OnsetSource = to, "none"
 		}
 	}
-	for _, c := range changes {
-		cand, err := e.score(ctx, q, ans.Onset, c, series[c.Service])
-		if err != nil {
-			return nil, err
-		}
-		ans.Candidates = append(ans.Candidates, cand)
+	fps, err := e.attributeFingerprints(ctx, changes, from, to)
+	if err != nil {
+		return nil, err
+	}
+	for i, c := range changes {
+		ans.Candidates = append(ans.Candidates, e.score(q, ans.Onset, c, series[c.Service], fps[i]))
 	}
 	sort.SliceStable(ans.Candidates, func(i, j int) bool {
 		a, b := ans.Candidates[i], ans.Candidates[j]
@@ -186,7 +186,7 @@ func (e *Engine) WhatChanged(ctx context.Context, q Query) (*Answer, error) {
 // score weighs one change: proximity before the onset (40%) and the
 // significance-gated error-rate shift of the changed service right after
 // the change (60%). A change after the onset cannot be its cause.
-func (e *Engine) score(ctx context.Context, q Query, onset time.Time, c event.Change, s *series) (Candidate, error) {
+func (e *Engine) score(q Query, onset time.Time, c event.Change, s *series, fps []store.Fingerprint) Candidate {
 	cand := Candidate{Change: c}
 	lead := onset.Sub(c.Time)
 	var fTime float64
@@ -224,28 +224,54 @@ func (e *Engine) score(ctx context.Context, q Query, onset time.Time, c event.Ch
 				Values: map[string]float64{"before": before.perUnit(), "after": after.perUnit(), "ratio": ratio, "z": z}})
 		}
 	}
-	if lead >= 0 {
-		fps, err := e.r.NewFingerprints(ctx, c.Service, c.Time.Add(-e.opt.NewFingerprintLookback), c.Time, q.At)
-		if err != nil {
-			return cand, err
+	for i, f := range fps {
+		if i == 3 {
+			cand.Evidence = append(cand.Evidence, Evidence{Kind: "new_error", Summary: fmt.Sprintf("and %d more new error fingerprints", len(fps)-3)})
+			break
 		}
-		for i, f := range fps {
-			if i == 3 {
-				cand.Evidence = append(cand.Evidence, Evidence{Kind: "new_error", Summary: fmt.Sprintf("and %d more new error fingerprints", len(fps)-3)})
-				break
-			}
-			rel := ""
-			if f.Release != "" && f.Release == c.Version {
-				rel = ", in the new release " + f.Release
-			}
-			cand.Evidence = append(cand.Evidence, Evidence{Kind: "new_error",
-				Summary: fmt.Sprintf("new error %s: %q first seen %s after the %s (%d events%s)", f.Type, truncate(f.Message, 80),
-					humanDuration(f.FirstSeen.Sub(c.Time)), c.Kind, f.Count, rel),
-				Values: map[string]float64{"count": float64(f.Count)}})
+		rel := ""
+		if f.Release != "" && f.Release == c.Version {
+			rel = ", in the new release " + f.Release
 		}
+		cand.Evidence = append(cand.Evidence, Evidence{Kind: "new_error",
+			Summary: fmt.Sprintf("new error %s: %q first seen %s after the %s (%d events%s)", f.Type, truncate(f.Message, 80),
+				humanDuration(f.FirstSeen.Sub(c.Time)), c.Kind, f.Count, rel),
+			Values: map[string]float64{"count": float64(f.Count)}})
 	}
 	cand.Score = round3(0.4*fTime + 0.6*fShift)
-	return cand, nil
+	return cand
+}
+
+// attributeFingerprints finds the error fingerprints first seen in the
+// window in each changed service and gives each to the latest change of
+// that service before it appeared: a new error belongs to the change that
+// preceded it, not to every earlier one. The result is indexed like changes
+// (which are in time order).
+func (e *Engine) attributeFingerprints(ctx context.Context, changes []event.Change, from, to time.Time) ([][]store.Fingerprint, error) {
+	out := make([][]store.Fingerprint, len(changes))
+	done := map[string]bool{}
+	for _, c := range changes {
+		if done[c.Service] {
+			continue
+		}
+		done[c.Service] = true
+		fps, err := e.r.NewFingerprints(ctx, c.Service, from.Add(-e.opt.NewFingerprintLookback), from, to)
+		if err != nil {
+			return nil, err
+		}
+		for _, f := range fps {
+			owner := -1
+			for i, c2 := range changes {
+				if c2.Service == c.Service && !c2.Time.After(f.FirstSeen) {
+					owner = i
+				}
+			}
+			if owner >= 0 {
+				out[owner] = append(out[owner], f)
+			}
+		}
+	}
+	return out, nil
 }
 
 // Dependencies returns service followed by every service it depends on,

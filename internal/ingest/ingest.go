@@ -244,16 +244,20 @@ func (d *decoder) decode(br *bufio.Reader) error {
 func (d *decoder) decodeLines(br *bufio.Reader, line int) error {
 	max := d.opt.MaxLineBytes
 	var long []byte // a line longer than br's buffer, being assembled
-	tooLong := false
+	// tooLong is set once a line exceeds max; blank stays set while all of
+	// such a line is whitespace, which makes it a blank line after all.
+	tooLong, blank := false, true
 	for ; ; line++ {
 		b, err := br.ReadSlice('\n')
 		for err == bufio.ErrBufferFull {
-			if !tooLong {
-				if len(long)+len(b) > max+2 { // +2: room for "\r\n"
-					tooLong, long = true, long[:0]
-				} else {
-					long = append(long, b...)
-				}
+			if !tooLong && len(long)+len(b) > max+2 { // +2: room for "\r\n"
+				tooLong, long = true, append(long, b...)
+				blank = len(trimSpace(long)) == 0
+				long = long[:0]
+			} else if !tooLong {
+				long = append(long, b...)
+			} else if blank {
+				blank = len(trimSpace(b)) == 0
 			}
 			b, err = br.ReadSlice('\n')
 		}
@@ -271,16 +275,21 @@ func (d *decoder) decodeLines(br *bufio.Reader, line int) error {
 			if n := len(b); n > 0 && b[n-1] == '\r' {
 				b = b[:n-1]
 			}
-			if tooLong || len(b) > max {
+			switch {
+			case tooLong && blank && len(trimSpace(b)) == 0:
+				// A very long blank line is still blank.
+			case tooLong || len(b) > max && len(trimSpace(b)) > 0:
 				d.reject(line, "", fmt.Sprintf("line is longer than %d bytes", max))
-			} else if rerr := d.record(line, b); rerr != nil {
-				return rerr
+			default:
+				if err := d.record(line, b); err != nil {
+					return err
+				}
 			}
 		}
 		if err == io.EOF {
 			return nil
 		}
-		long, tooLong = long[:0], false
+		long, tooLong, blank = long[:0], false, true
 		if line%ctxCheckEvery == 0 {
 			if err := d.ctx.Err(); err != nil {
 				return fmt.Errorf("decode records: %w", err)

@@ -126,7 +126,7 @@ func (d *decoder) change(c *event.Change, obj []byte) *fieldError {
 		}
 	}
 	if !hasTime {
-		return missingError("time")
+		return &fieldError{"time", "missing"}
 	}
 	if c.Kind == "" {
 		return missingError("kind")
@@ -216,7 +216,7 @@ func (d *decoder) errorEvent(e *event.ErrorEvent, obj []byte) *fieldError {
 		}
 	}
 	if !hasTime {
-		return missingError("time")
+		return &fieldError{"time", "missing"}
 	}
 	if e.Service == "" {
 		return missingError("service")
@@ -290,7 +290,7 @@ func (d *decoder) log(l *event.LogRecord, obj []byte) *fieldError {
 		}
 	}
 	if !hasTime {
-		return missingError("time")
+		return &fieldError{"time", "missing"}
 	}
 	if l.Service == "" {
 		return missingError("service")
@@ -372,7 +372,7 @@ func (d *decoder) metric(p *event.MetricPoint, obj []byte) *fieldError {
 		}
 	}
 	if !hasTime {
-		return missingError("time")
+		return &fieldError{"time", "missing"}
 	}
 	if p.Service == "" {
 		return missingError("service")

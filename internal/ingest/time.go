@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"fmt"
+	"math"
 	"strconv"
 	"time"
 )
@@ -75,7 +76,10 @@ func parseMillis(s string, now time.Time) (time.Time, string) {
 		// Accept integral numbers written with a fraction or exponent
 		// (1.7e12); reject real fractions, which are no millisecond count.
 		f, ferr := strconv.ParseFloat(s, 64)
-		if ferr != nil || f != float64(int64(f)) || f > 1<<53 || f < -(1<<53) {
+		switch {
+		case ferr == nil && f == math.Trunc(f) && (f > 1<<53 || f < -(1<<53)):
+			return time.Time{}, fmt.Sprintf("%s is out of range for Unix milliseconds", truncateForMessage(s))
+		case ferr != nil || f != math.Trunc(f):
 			return time.Time{}, fmt.Sprintf("cannot parse %s: want RFC 3339 or integer Unix milliseconds", truncateForMessage(s))
 		}
 		ms = int64(f)

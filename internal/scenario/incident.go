@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"strings"
 	"time"
 
 	"github.com/correlator/correlator/internal/event"
@@ -253,7 +254,7 @@ func (g *generator) describe() string {
 	x, s := g.svcs[in.causeSvc], g.svcs[in.symptom]
 	d := fmt.Sprintf("%s: deploy %s of %s (%s) at %s; from %s its errors rise %.0fx with new %s: %q",
 		g.opt.Family, in.cause.Version, x.name, in.cause.ID, in.cause.Time.Format("2006-01-02 15:04:05Z"),
-		in.onset.Format("15:04:05Z"), in.multiplier, in.fp.tmpl.typ, in.fp.msg)
+		in.onset.Format("15:04:05Z"), in.multiplier, in.fp.tmpl.typ, strings.ReplaceAll(in.fp.msg, "%d", "N"))
 	if s != x {
 		d += fmt.Sprintf("; its caller %s fails with it", s.name)
 	}

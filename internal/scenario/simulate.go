@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -62,10 +63,21 @@ func (g *generator) simulate(r *rand.Rand) *event.Batch {
 	// AR(1) noise on the log of each service's traffic: slow wander of about
 	// 8% around the daily curve, on top of Poisson noise per minute.
 	noise := make([]float64, len(g.svcs))
+	changeLogs := sim.changeLogs()
+	byTime := func(a, b time.Time) int { return a.Compare(b) }
 	for m := range g.minutes {
 		t := g.start.Add(time.Duration(m) * time.Minute)
+		next := t.Add(time.Minute)
 		load := diurnal(t)
 		lvl := g.inc.level(t)
+		// Records of a minute are drawn in any order within it and sorted
+		// when it ends, which keeps each kind in time order overall.
+		b := sim.batch
+		errMark, logMark := len(b.Errors), len(b.Logs)
+		for len(changeLogs) > 0 && changeLogs[0].Time.Before(next) {
+			b.Logs = append(b.Logs, changeLogs[0])
+			changeLogs = changeLogs[1:]
+		}
 		for i, s := range g.svcs {
 			noise[i] = 0.97*noise[i] + 0.0195*r.NormFloat64()
 			for sim.rel[i]+1 < len(s.releases) && !s.releases[sim.rel[i]+1].from.After(t) {
@@ -74,7 +86,6 @@ func (g *generator) simulate(r *rand.Rand) *event.Batch {
 			req := poisson(r, s.peak*load*s.dayFactor[m/(24*60)]*math.Exp(noise[i]))
 			failed := sim.errors(s, t, req, lvl)
 			sim.infoLogs(s, t, req, load, lvl)
-			b := sim.batch
 			b.Metrics = append(b.Metrics,
 				event.MetricPoint{Time: t, Service: s.name, Name: MetricRequests, Value: float64(req), Labels: sim.labels[i]},
 				event.MetricPoint{Time: t, Service: s.name, Name: MetricErrors, Value: float64(failed), Labels: sim.labels[i]})
@@ -84,8 +95,9 @@ func (g *generator) simulate(r *rand.Rand) *event.Batch {
 				b.Metrics = append(b.Metrics, event.MetricPoint{Time: t, Service: s.name, Name: MetricLatencyP95, Value: math.Round(p95*10) / 10, Labels: sim.labels[i]})
 			}
 		}
+		slices.SortFunc(b.Errors[errMark:], func(x, y event.ErrorEvent) int { return byTime(x.Time, y.Time) })
+		slices.SortFunc(b.Logs[logMark:], func(x, y event.LogRecord) int { return byTime(x.Time, y.Time) })
 	}
-	sim.changeLogs()
 	return sim.batch
 }
 
@@ -174,7 +186,11 @@ func (sim *simulator) failure(s *service, fp *fingerprint, ts time.Time, dep str
 		})
 	}
 	if logRetry {
-		sim.log(s, ts.Add(-between(r, 50*time.Millisecond, 2*time.Second)), "WARN",
+		retry := ts.Add(-between(r, 50*time.Millisecond, 2*time.Second))
+		if minute := ts.Truncate(time.Minute); retry.Before(minute) {
+			retry = minute
+		}
+		sim.log(s, retry, "WARN",
 			"call to "+dep+" failed, retrying (attempt 2/3)", user, customer, trace, pod,
 			"peer.service", dep, "http.route", fp.route)
 	}
@@ -221,10 +237,14 @@ var requestBody = map[lang]string{
 	langNode:   "request completed",
 }
 
-// changeLogs emits what services log when they change: each replica of a
-// deploy or rollback starting, a flag update, a config reload.
-func (sim *simulator) changeLogs() {
+// changeLogs returns, in time order, what services log when they change:
+// each replica of a deploy or rollback starting, a flag update, a config
+// reload.
+func (sim *simulator) changeLogs() []event.LogRecord {
 	g, r := sim.g, sim.r
+	b := sim.batch
+	defer func(logs []event.LogRecord) { b.Logs = logs }(b.Logs)
+	b.Logs = nil
 	for _, c := range g.changes {
 		s := g.svcs[c.svc]
 		switch c.Kind {
@@ -241,10 +261,16 @@ func (sim *simulator) changeLogs() {
 			sim.log(s, ts, "INFO", "configuration reloaded", "", "", "", "", "key", c.Attributes["key"])
 		}
 	}
+	logs := b.Logs
+	slices.SortFunc(logs, func(x, y event.LogRecord) int { return x.Time.Compare(y.Time) })
+	return logs
 }
 
 // log appends a log line; kv are attribute key-value pairs.
 func (sim *simulator) log(s *service, ts time.Time, severity, body, user, customer, trace, pod string, kv ...string) {
+	if ts.Before(sim.g.start) || !ts.Before(sim.g.end) {
+		return // a retry before the first minute, a replica starting after the last
+	}
 	attrs := make(map[string]string, len(kv)/2+1)
 	for i := 0; i+1 < len(kv); i += 2 {
 		attrs[kv[i]] = kv[i+1]
