@@ -43,7 +43,7 @@ func ParseLookback(s string) (time.Duration, error) {
 		if err != nil || n <= 0 {
 			return 0, fmt.Errorf("cannot parse %q as a duration like 2h", s)
 		}
-		return time.Duration(n) * 24 * time.Hour, nil
+		s = (time.Duration(n) * 24 * time.Hour).String()
 	}
 	d, err := time.ParseDuration(s)
 	if err != nil {

@@ -238,6 +238,11 @@ func (e *Engine) score(q Query, onset time.Time, c event.Change, s *series, fps 
 				humanDuration(f.FirstSeen.Sub(c.Time)), c.Kind, f.Count, rel),
 			Values: map[string]float64{"count": float64(f.Count)}})
 	}
+	if lead < 0 {
+		// Symptoms that began before the change were not caused by it,
+		// whatever happened to its service's errors afterwards.
+		fShift = 0
+	}
 	cand.Score = round3(0.4*fTime + 0.6*fShift)
 	return cand
 }

@@ -68,3 +68,21 @@ func BenchmarkDecodeErrors(b *testing.B) {
 	}
 	b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "records/s")
 }
+
+// BenchmarkDecodeErrorsArray is BenchmarkDecodeErrors with the same events as
+// one JSON array, which goes through the array splitter.
+func BenchmarkDecodeErrorsArray(b *testing.B) {
+	const n = 100_000
+	data := []byte(toArray(string(errorLines(n))))
+	opt := Options{Now: func() time.Time { return benchNow }}
+	b.SetBytes(int64(len(data)))
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		res, err := Decode(context.Background(), event.KindErrors, bytes.NewReader(data), opt, func(*event.Batch) error { return nil })
+		if err != nil || res.Accepted != n {
+			b.Fatalf("Decode: accepted %d of %d, errors %v, err %v", res.Accepted, n, res.Errors, err)
+		}
+	}
+	b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "records/s")
+}

@@ -84,13 +84,12 @@ func (g *generator) scheduleChanges(r *rand.Rand) {
 		perDay float64
 	}{{event.ChangeFlag, flagsPerDay}, {event.ChangeConfig, configsPerDay}} {
 		for range max(2, poisson(r, k.perDay*days)) {
+			// Mostly in working hours, else whenever (an on-call tweak).
 			t := g.start.Add(between(r, 0, span))
-			if r.Float64() < 0.8 {
-				t = g.workingTime(r, t)
+			if w := g.workingTime(r, t); w.Before(g.end) && r.Float64() < 0.8 {
+				t = w
 			}
-			if t.Before(g.end) {
-				add(r.IntN(len(g.svcs)), k.kind, t)
-			}
+			add(r.IntN(len(g.svcs)), k.kind, t)
 		}
 	}
 

@@ -128,7 +128,9 @@ func (g *generator) planBadDeploy(r *rand.Rand, x, symptom int) error {
 
 	in.cause = &plannedChange{Change: event.Change{Time: at, Kind: event.ChangeDeploy}, svc: x, role: roleCause}
 	in.changes = append(in.changes, in.cause)
-	in.freeze = append(in.freeze, freeze{svc: x, from: at.Add(-time.Hour), to: g.end})
+	// No other deploy of x near or after the cause: its release history
+	// stays "good version, then the bad one until the end".
+	in.freeze = append(in.freeze, freeze{svc: x, from: at.Add(-time.Hour), to: g.end, deploysOnly: true})
 	g.plantDecoys(r, at)
 
 	// The cause's own chronic noise stays quiet near the incident, so the

@@ -242,34 +242,44 @@ var requestBody = map[lang]string{
 // reload.
 func (sim *simulator) changeLogs() []event.LogRecord {
 	g, r := sim.g, sim.r
-	b := sim.batch
-	defer func(logs []event.LogRecord) { b.Logs = logs }(b.Logs)
-	b.Logs = nil
+	var logs []event.LogRecord
+	add := func(l event.LogRecord, ok bool) {
+		if ok {
+			logs = append(logs, l)
+		}
+	}
 	for _, c := range g.changes {
 		s := g.svcs[c.svc]
 		switch c.Kind {
 		case event.ChangeDeploy, event.ChangeRollback:
 			for _, pod := range sim.podsOf(s, c.Version) {
 				ts := c.Time.Add(between(r, 20*time.Second, 3*time.Minute))
-				sim.log(s, ts, "INFO", "starting "+s.name, "", "", "", pod, "service.version", c.Version)
+				add(sim.newLog(s, ts, "INFO", "starting "+s.name, "", "", "", pod, "service.version", c.Version))
 			}
 		case event.ChangeFlag:
 			ts := c.Time.Add(between(r, time.Second, 30*time.Second))
-			sim.log(s, ts, "INFO", "feature flag updated", "", "", "", "", "flag", c.Attributes["flag"], "value", c.Attributes["to"])
+			add(sim.newLog(s, ts, "INFO", "feature flag updated", "", "", "", "", "flag", c.Attributes["flag"], "value", c.Attributes["to"]))
 		case event.ChangeConfig:
 			ts := c.Time.Add(between(r, 30*time.Second, 2*time.Minute))
-			sim.log(s, ts, "INFO", "configuration reloaded", "", "", "", "", "key", c.Attributes["key"])
+			add(sim.newLog(s, ts, "INFO", "configuration reloaded", "", "", "", "", "key", c.Attributes["key"]))
 		}
 	}
-	logs := b.Logs
 	slices.SortFunc(logs, func(x, y event.LogRecord) int { return x.Time.Compare(y.Time) })
 	return logs
 }
 
 // log appends a log line; kv are attribute key-value pairs.
 func (sim *simulator) log(s *service, ts time.Time, severity, body, user, customer, trace, pod string, kv ...string) {
+	if l, ok := sim.newLog(s, ts, severity, body, user, customer, trace, pod, kv...); ok {
+		sim.batch.Logs = append(sim.batch.Logs, l)
+	}
+}
+
+// newLog returns a log line, or false if ts is outside the data (a replica
+// starting after the end).
+func (sim *simulator) newLog(s *service, ts time.Time, severity, body, user, customer, trace, pod string, kv ...string) (event.LogRecord, bool) {
 	if ts.Before(sim.g.start) || !ts.Before(sim.g.end) {
-		return // a retry before the first minute, a replica starting after the last
+		return event.LogRecord{}, false
 	}
 	attrs := make(map[string]string, len(kv)/2+1)
 	for i := 0; i+1 < len(kv); i += 2 {
@@ -282,7 +292,7 @@ func (sim *simulator) log(s *service, ts time.Time, severity, body, user, custom
 	if trace != "" {
 		span = hexID(sim.r, 16)
 	}
-	sim.batch.Logs = append(sim.batch.Logs, event.LogRecord{
+	return event.LogRecord{
 		Time:       ts,
 		Service:    s.name,
 		Severity:   severity,
@@ -292,7 +302,7 @@ func (sim *simulator) log(s *service, ts time.Time, severity, body, user, custom
 		TraceID:    trace,
 		SpanID:     span,
 		Attributes: attrs,
-	})
+	}, true
 }
 
 // user draws the user of a request, most active users most often, and their
