@@ -43,10 +43,10 @@ type Authenticator interface {
 
 // Options configure a Server.
 type Options struct {
-	Writer  Writer
-	Store   Pinger
-	Engine  *correlate.Engine
-	Auth    Authenticator
+	Writer Writer
+	Store  Pinger
+	Engine *correlate.Engine
+	Auth   Authenticator
 	// AuthRequired is false only when no token is configured, in which
 	// case the server must listen on loopback alone.
 	AuthRequired bool

@@ -61,8 +61,8 @@ type Candidate struct {
 
 // Answer is the result of a query.
 type Answer struct {
-	Service string `json:"service"`
-	Window  Window `json:"window"`
+	Service string    `json:"service"`
+	Window  Window    `json:"window"`
 	Onset   time.Time `json:"onset"`
 	// OnsetSource says where Onset came from: "given", "detected", or
 	// "none" when no shift was found (Onset is then the query time).
