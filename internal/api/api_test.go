@@ -592,7 +592,7 @@ func TestAuth(t *testing.T) {
 			challenge: `Bearer realm="correlator"`, errorType: "unauthorized"},
 		{name: "wrong token", h: authed, method: "POST", path: "/api/v1/ingest/changes", token: wrongToken, code: 401,
 			challenge: `Bearer realm="correlator", error="invalid_token"`, errorType: "unauthorized"},
-		{name: "token with trailing space", h: authed, path: whatChanged, rawAuth: "Bearer " + readToken + " ", code: 401,
+		{name: "prefix of a token", h: authed, path: whatChanged, token: readToken[:len(readToken)-1], code: 401,
 			challenge: `Bearer realm="correlator", error="invalid_token"`, errorType: "unauthorized"},
 		{name: "read token on ingest", h: authed, method: "POST", path: "/api/v1/ingest/changes", token: readToken, code: 403, errorType: "forbidden"},
 		{name: "ingest token on whatchanged", h: authed, path: whatChanged, token: ingestToken, code: 403, errorType: "forbidden"},

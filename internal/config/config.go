@@ -40,8 +40,8 @@ type Config struct {
 	DataDir string `yaml:"data_dir" json:"data_dir"`
 	// ClickHouse selects a ClickHouse server instead of the embedded engine.
 	ClickHouse ClickHouse `yaml:"clickhouse" json:"clickhouse"`
-	// ChDBLib is the path to libchdb.so for the embedded engine; empty lets
-	// the dynamic loader search its usual paths.
+	// ChDBLib is the path to libchdb.so for the embedded engine; empty means
+	// the pinned copy that `make chdb` installs in the user cache.
 	ChDBLib string `yaml:"chdb_lib" json:"chdb_lib"`
 	// Ingest bounds the ingest API and its batching.
 	Ingest Ingest `yaml:"ingest" json:"ingest"`
