@@ -74,9 +74,10 @@ func (a *arrayReader) value() (elem []byte, tooLong bool, err error) {
 		chunk, _ = a.br.Peek(a.br.Buffered())
 		i, done := 0, false
 	scan:
-		for ; i < len(chunk); i++ {
+		for i < len(chunk) {
 			c := chunk[i]
-			if first {
+			switch {
+			case first:
 				first = false
 				switch c {
 				case '{', '[':
@@ -86,30 +87,42 @@ func (a *arrayReader) value() (elem []byte, tooLong bool, err error) {
 				default:
 					scalar = true
 				}
-				continue
-			}
-			switch {
+				i++
+			case esc:
+				esc = false
+				i++
+			case inStr:
+				// Jump to the next quote or backslash: most of an
+				// element is string contents.
+				rest := chunk[i:]
+				q := bytes.IndexByte(rest, '"')
+				if q < 0 {
+					q = len(rest)
+				}
+				if bs := bytes.IndexByte(rest[:q], '\\'); bs >= 0 {
+					i += bs + 1
+					esc = true
+					continue
+				}
+				if q == len(rest) {
+					i = len(chunk)
+					continue
+				}
+				i += q + 1
+				inStr = false
+				if depth == 0 {
+					done = true
+					break scan
+				}
 			case scalar:
 				switch c {
 				case ',', ']', '}', ' ', '\t', '\r', '\n':
 					done = true
 					break scan
 				}
-			case inStr:
-				switch {
-				case esc:
-					esc = false
-				case c == '\\':
-					esc = true
-				case c == '"':
-					inStr = false
-					if depth == 0 {
-						i++
-						done = true
-						break scan
-					}
-				}
+				i++
 			default:
+				i++
 				switch c {
 				case '"':
 					inStr = true
@@ -118,7 +131,6 @@ func (a *arrayReader) value() (elem []byte, tooLong bool, err error) {
 				case '}', ']':
 					depth--
 					if depth == 0 {
-						i++
 						done = true
 						break scan
 					}

@@ -93,7 +93,7 @@ func incidentCases() []Options {
 		{Seed: 6, Start: testStart.Add(-48 * time.Hour), Days: 1}, // a Saturday
 	}
 	// Many small ones, for breadth.
-	for seed := uint64(100); seed < 130; seed++ {
+	for seed := uint64(100); seed < 120; seed++ {
 		for _, f := range Families {
 			cases = append(cases, Options{Seed: seed, Start: testStart.Add(time.Duration(seed%24) * time.Hour), Days: 1, Services: 6, Family: f})
 		}
