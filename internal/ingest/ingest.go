@@ -13,12 +13,13 @@
 // # Errors
 //
 // A bad record is rejected, counted and reported by line number, and decoding
-// goes on: one bad line never costs the rest of the body. A record gets at
-// most one error, the first found. For a JSON array the line is the one where
-// the element starts. A JSON syntax error inside an array is different: once
-// the structure is broken there is no safe place to resume, so it is reported
-// once, at the line where it was found, and the rest of the input is skipped
-// (records before it are kept). A line (or array element) longer than
+// goes on: one bad line, malformed JSON included, never costs the rest of the
+// body. A record gets at most one error, the first found. For a JSON array
+// the line is the one where the element starts. A JSON syntax error inside an
+// array is different: once the structure is broken there is no safe place to
+// resume, so it is reported once, at the line where it was found, and the
+// rest of the input is skipped (records before it are kept; the skipped ones
+// are not counted). A line (or array element) longer than
 // Options.MaxLineBytes is rejected without being parsed.
 //
 // # Fields
@@ -47,9 +48,11 @@
 //     same value conversion; a key also present in attributes (labels) keeps
 //     the attributes' value. services rejects unknown fields, because a
 //     topology record has nothing to carry them.
-//   - changes, errors and logs without an id get one derived from their
-//     content (see id.go), so re-sending an event is idempotent; an empty id
-//     counts as none.
+//   - changes, errors and logs without an id (or with "") get one derived
+//     from their content: 32 hex digits of a SHA-256 over all their
+//     normalised fields. Re-sending an event gives the same id, whatever its
+//     key order, time offset or severity spelling, so the store can drop the
+//     copy; any difference in any field gives a different id.
 //
 // Per kind:
 //
@@ -65,10 +68,13 @@
 //     severity number (1-24); default INFO.
 //   - metrics: service, name and value are required; name matches
 //     ^[a-zA-Z_:][a-zA-Z0-9_:]*$; value is a finite JSON number (strings such
-//     as "NaN" or "1.5" are rejected).
+//     as "NaN" or "1.5" are rejected). Label names are not held to
+//     Prometheus' syntax, since unknown fields such as "http.method" become
+//     labels.
 //   - services: service is required; depends_on is an array of service names
 //     without empty names or the service itself, deduplicated in order; it
-//     may be absent or empty (a service that calls nothing).
+//     may be absent or empty (a service that calls nothing) and is then [].
+//     Without a time, the record is dated by Options.Now.
 package ingest
 
 import (
@@ -101,7 +107,8 @@ type Options struct {
 	// longer ones are rejected by line number. Default DefaultMaxLineBytes.
 	MaxLineBytes int
 	// Now is the clock that bounds future timestamps and dates services
-	// records without a time. Default time.Now.
+	// records without a time. It is read at the start and after each batch,
+	// not per record. Default time.Now.
 	Now func() time.Time
 }
 
@@ -148,8 +155,9 @@ type Result struct {
 }
 
 // Decode reads records of the given kind from r and hands them to emit in
-// batches, in input order. emit owns each batch it is given: Decode never
-// touches a batch again once emit has it. Bad records are rejected and
+// batches, in input order. emit is called on Decode's goroutine, one batch at
+// a time, and owns each batch it is given: Decode never touches a batch again
+// once emit has it, so emit may keep it or pass it on. Bad records are rejected and
 // reported in the Result without stopping the decoding (see the package
 // comment).
 //

@@ -114,7 +114,7 @@ func (g *generator) scheduleChanges(r *rand.Rand) {
 }
 
 // workingTime returns t if it falls in working hours (weekdays 09:00 to
-// 18:00 UTC), else a time early in the next working day.
+// 18:00 UTC), else a time before 15:00 of the next working day.
 func (g *generator) workingTime(r *rand.Rand, t time.Time) time.Time {
 	for {
 		wd := t.Weekday()
@@ -125,7 +125,7 @@ func (g *generator) workingTime(r *rand.Rand, t time.Time) time.Time {
 		if t.Hour() >= workStartHour || wd == time.Saturday || wd == time.Sunday {
 			day = day.Add(24 * time.Hour)
 		}
-		t = day.Add(workStartHour*time.Hour + between(r, 0, 3*time.Hour))
+		t = day.Add(workStartHour*time.Hour + between(r, 0, 6*time.Hour))
 	}
 }
 
@@ -179,7 +179,10 @@ func (g *generator) finalizeChanges(r *rand.Rand) {
 			c.Source = "argocd"
 		case event.ChangeFlag:
 			flag := pick(r, s.spec.flags)
-			from := ss.flags[flag]
+			from, ok := ss.flags[flag]
+			if !ok {
+				from = r.IntN(len(flagSteps) - 1) // mid-rollout when the data starts
+			}
 			to := (from + 1) % len(flagSteps)
 			ss.flags[flag] = to
 			c.Title = fmt.Sprintf("Flag %s: %s → %s", flag, flagSteps[from], flagSteps[to])
@@ -208,8 +211,8 @@ func (g *generator) finalizeChanges(r *rand.Rand) {
 
 // prSubject returns a pull-request subject for a change to s.
 func (g *generator) prSubject(r *rand.Rand, s *service) string {
-	dep := "upstream"
-	if len(s.deps) > 0 {
+	dep := pick(r, []string{"postgres", "redis", "kafka"})
+	if len(s.deps) > 0 && r.Float64() < 0.8 {
 		dep = g.svcs[pick(r, s.deps).to].name
 	}
 	return strings.NewReplacer("{svc}", s.name, "{dep}", dep).Replace(pick(r, prSubjects))

@@ -2,7 +2,6 @@ package scenario
 
 import (
 	"fmt"
-	"math"
 	"math/rand/v2"
 	"strings"
 	"time"
@@ -67,14 +66,26 @@ func (g *generator) planIncident(r *rand.Rand) error {
 		x := r.IntN(len(g.svcs))
 		return g.planBadDeploy(r, x, x)
 	case BadDeployDependency:
-		var called []int
+		// The caller asked about must send a good part of its requests to
+		// the bad service, or its alert would not fire.
+		type pair struct{ x, caller int }
+		var pairs []pair
+		best, bestShare := pair{}, -1.0
 		for _, s := range g.svcs {
-			if len(s.callers) > 0 {
-				called = append(called, s.idx)
+			for _, e := range s.deps {
+				if e.share >= minSymptomShare {
+					pairs = append(pairs, pair{e.to, s.idx})
+				}
+				if e.share > bestShare {
+					best, bestShare = pair{e.to, s.idx}, e.share
+				}
 			}
 		}
-		x := pick(r, called)
-		return g.planBadDeploy(r, x, pick(r, g.svcs[x].callers))
+		if len(pairs) == 0 {
+			pairs = append(pairs, best)
+		}
+		p := pick(r, pairs)
+		return g.planBadDeploy(r, p.x, p.caller)
 	}
 	return fmt.Errorf("family %q has no plan", g.opt.Family)
 }
@@ -84,6 +95,7 @@ const (
 	minIncidentRatio = 0.015 // error ratio of the cause at full effect
 	maxIncidentRatio = 0.10
 	maxCallerRatio   = 0.25 // when raised so that a caller's symptom shows
+	minSymptomShare  = 0.15 // of a caller's requests that call the cause's service
 )
 
 // planBadDeploy injects a deploy of service x that fails a share of its
@@ -105,11 +117,12 @@ func (g *generator) planBadDeploy(r *rand.Rand, x, symptom int) error {
 	tmpl := pick(r, regressionErrors[xs.spec.lang])
 	in.fp = g.newFingerprint(r, xs, tmpl, tmpl.msg)
 
-	// A caller asked about must depend on x heavily enough to show it.
+	// A caller asked about has no fallback for x: most failed calls fail
+	// its requests.
 	if symptom != x {
 		for _, e := range g.svcs[symptom].deps {
 			if e.to == x {
-				e.share, e.prop = uniform(r, 0.5, 0.85), uniform(r, 0.6, 0.9)
+				e.prop = uniform(r, 0.6, 0.9)
 			}
 		}
 		g.computeBaselines()
@@ -181,7 +194,8 @@ func (g *generator) propagate(x int) {
 		for _, e := range s.deps {
 			d := g.svcs[e.to]
 			s.incidentCoef += e.share * e.prop * d.incidentCoef
-			s.incidentMs += 0.8 * math.Min(1, 2*e.share) * d.incidentMs
+			// A p95 moves once more than a few percent of requests slow.
+			s.incidentMs += 0.8 * min(max((e.share-0.03)/0.2, 0), 1) * d.incidentMs
 		}
 	}
 }

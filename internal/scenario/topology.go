@@ -113,7 +113,7 @@ func (g *generator) buildTopology(r *rand.Rand) {
 	for _, s := range g.svcs {
 		for _, d := range s.spec.deps {
 			if j, ok := g.byName[d]; ok {
-				g.addEdge(r, s, j, uniform(r, 0.15, 0.6))
+				g.addEdge(r, s, j)
 			}
 		}
 	}
@@ -121,7 +121,7 @@ func (g *generator) buildTopology(r *rand.Rand) {
 	gw := g.byName["api-gateway"]
 	for _, s := range g.svcs {
 		if len(s.callers) == 0 && s.name != "frontend" && s.name != "api-gateway" {
-			g.addEdge(r, g.svcs[gw], s.idx, uniform(r, 0.05, 0.3))
+			g.addEdge(r, g.svcs[gw], s.idx)
 		}
 	}
 	g.order = g.topoOrder()
@@ -194,8 +194,12 @@ func choosePool(r *rand.Rand, n int) []int {
 	return idx
 }
 
-func (g *generator) addEdge(r *rand.Rand, from *service, to int, share float64) {
+// addEdge makes from call to. The share of from's requests that call it
+// follows from their traffic: a small service cannot serve half of a big
+// one's requests.
+func (g *generator) addEdge(r *rand.Rand, from *service, to int) {
 	dep := g.svcs[to]
+	share := min(max(dep.peak/from.peak*uniform(r, 0.4, 1), 0.02), 0.95)
 	tmpl := upstreamError[from.spec.lang]
 	method, path, _ := strings.Cut(pick(r, dep.spec.routes), " ")
 	msg := strings.NewReplacer("{dep}", dep.name, "{method}", method, "{path}", path).Replace(tmpl.msg)

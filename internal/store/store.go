@@ -113,3 +113,6 @@ func (s *Store) Ping(ctx context.Context) error {
 	}
 	return rows.Err()
 }
+
+// Database is the database holding correlator's tables.
+func (s *Store) Database() string { return s.db }
