@@ -12,8 +12,8 @@ import (
 // arrayReader splits a streamed JSON array into its elements without
 // decoding them, counting lines as it goes so that every element can be
 // reported by the line it starts on. json.Decoder could split the array too,
-// but it does not tell where an element starts, and it could not skip an
-// oversized element without buffering it.
+// but it knows byte offsets, not lines, and it cannot skip an oversized
+// element without buffering all of it.
 //
 // The split only tracks strings and bracket depth; each element is then
 // validated on its own, so a malformed element is caught before its members
@@ -45,9 +45,6 @@ func (a *arrayReader) peek() (c byte, ok bool, err error) {
 		}
 	}
 }
-
-// errEndOfInput reports an element cut short by the end of the input.
-var errEndOfInput = errors.New("unexpected end of input")
 
 // value consumes the next element and returns its bytes, valid until the
 // next call. An element longer than max is consumed but not kept: tooLong is
@@ -163,7 +160,7 @@ func syntaxError(b []byte) (line int, msg string) {
 	var se *json.SyntaxError
 	if !errors.As(err, &se) {
 		if len(b) == 0 {
-			return 0, "invalid JSON: " + errEndOfInput.Error()
+			return 0, "invalid JSON: unexpected end of input"
 		}
 		return 0, "invalid JSON"
 	}

@@ -267,6 +267,9 @@ func (g *generator) addDecoy(svc int, kind event.ChangeKind, t time.Time) {
 // describe says in one line what happened.
 func (g *generator) describe() string {
 	in := &g.inc
+	if in.cause == nil {
+		return fmt.Sprintf("%s: no causal change; symptoms on %s from %s", g.opt.Family, g.svcs[in.symptom].name, in.onset.Format(time.RFC3339))
+	}
 	x, s := g.svcs[in.causeSvc], g.svcs[in.symptom]
 	d := fmt.Sprintf("%s: deploy %s of %s (%s) at %s; from %s its errors rise %.0fx with new %s: %q",
 		g.opt.Family, in.cause.Version, x.name, in.cause.ID, in.cause.Time.Format("2006-01-02 15:04:05Z"),

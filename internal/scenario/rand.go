@@ -3,6 +3,7 @@ package scenario
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"hash/fnv"
 	"math"
 	"math/rand/v2"
 	"strings"
@@ -84,6 +85,13 @@ func hexID(r *rand.Rand, n int) string {
 		}
 	}
 	return string(b[:n])
+}
+
+// hash64 returns a 64-bit hash of s.
+func hash64(s string) uint64 {
+	h := fnv.New64a()
+	h.Write([]byte(s))
+	return h.Sum64()
 }
 
 // contentHash returns n hex digits of the SHA-256 of parts, so that ids of

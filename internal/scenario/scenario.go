@@ -155,6 +155,10 @@ type Scenario struct {
 	CauseService string
 	// Service is the symptomatic service an on-call engineer asks about.
 	Service string
+	// Decoys are the IDs of the innocent changes planted near the incident
+	// to make it hard: a neighbour's deploy often between the cause and the
+	// onset, a flag flip or config edit of Service, sometimes another deploy.
+	Decoys []string
 	// Fingerprint is the error fingerprint the cause introduced in
 	// CauseService, or "" when the incident introduced none.
 	Fingerprint string
@@ -177,7 +181,9 @@ func Generate(opt Options) (*Scenario, error) {
 	}
 	g := newGenerator(opt)
 	g.buildTopology(newRand(opt.Seed, streamTopology))
-	if err := g.planIncident(newRand(opt.Seed, streamIncident)); err != nil {
+	// The incident stream depends on the family too, so that one seed gives
+	// unrelated incidents in different families.
+	if err := g.planIncident(newRand(opt.Seed, streamIncident^hash64(string(opt.Family)))); err != nil {
 		return nil, fmt.Errorf("plan %s incident: %w", opt.Family, err)
 	}
 	g.scheduleChanges(newRand(opt.Seed, streamChanges))
@@ -195,6 +201,9 @@ func Generate(opt Options) (*Scenario, error) {
 	}
 	for _, c := range g.changes {
 		batch.Changes = append(batch.Changes, c.Change)
+		if c.role == roleDecoy {
+			s.Decoys = append(s.Decoys, c.ID)
+		}
 	}
 	if c := g.inc.cause; c != nil {
 		s.ExpectedCause = c.ID

@@ -14,9 +14,9 @@ import (
 
 // Log volumes, per request or per failed request.
 const (
-	infoLogPerRequest = 1.0 / 250  // sampled request summaries
+	infoLogPerRequest = 1.0 / 300  // sampled request summaries
 	slowLogPerRequest = 1.0 / 4000 // WARN slow request lines
-	errorLogChance    = 0.3        // a failed request logs an ERROR line
+	errorLogChance    = 0.25       // a failed request logs an ERROR line
 	retryLogChance    = 0.25       // a failed upstream call logs a WARN retry line
 	anonymousShare    = 0.15       // requests without a signed-in user
 )
@@ -48,11 +48,16 @@ type simulator struct {
 // simulate generates the metrics, error events and logs. Changes and
 // services are added by the caller.
 func (g *generator) simulate(r *rand.Rand) *event.Batch {
+	errs, logs := g.expectedVolumes()
 	sim := &simulator{
-		g:      g,
-		r:      r,
-		users:  rand.NewZipf(r, 1.1, 8, numUsers-1),
-		batch:  &event.Batch{Metrics: make([]event.MetricPoint, 0, 3*g.minutes*len(g.svcs))},
+		g:     g,
+		r:     r,
+		users: rand.NewZipf(r, 1.1, 8, numUsers-1),
+		batch: &event.Batch{
+			Metrics: make([]event.MetricPoint, 0, 3*g.minutes*len(g.svcs)),
+			Errors:  make([]event.ErrorEvent, 0, errs),
+			Logs:    make([]event.LogRecord, 0, logs),
+		},
 		labels: make([]map[string]string, len(g.svcs)),
 		rel:    make([]int, len(g.svcs)),
 		pods:   make(map[string][]string),
@@ -99,6 +104,25 @@ func (g *generator) simulate(r *rand.Rand) *event.Batch {
 		slices.SortFunc(b.Logs[logMark:], func(x, y event.LogRecord) int { return byTime(x.Time, y.Time) })
 	}
 	return sim.batch
+}
+
+// expectedVolumes estimates how many error events and logs simulate will
+// emit, a little high, so that their slices are allocated once: growing
+// slices of large records was a fifth of the generation time.
+func (g *generator) expectedVolumes() (errs, logs int) {
+	load := 0.0
+	for m := 0; m < g.minutes; m += 10 {
+		load += 10 * diurnal(g.start.Add(time.Duration(m)*time.Minute))
+	}
+	after := load * max(g.end.Sub(g.inc.onset).Hours(), 0) / g.end.Sub(g.start).Hours()
+	var req, failed float64
+	for _, s := range g.svcs {
+		req += s.peak * load
+		failed += s.peak * (load*s.baseRatio + after*g.inc.ratio*s.incidentCoef)
+	}
+	errs = int(1.1*failed*g.opt.ErrorSampleRate) + 1024
+	logs = int(1.1*(req*(infoLogPerRequest+slowLogPerRequest)+failed*(errorLogChance+retryLogChance))) + 1024
+	return errs, logs
 }
 
 // errors draws the failed requests of s in the minute at t, at most req,

@@ -102,7 +102,7 @@ func (g *generator) buildTopology(r *rand.Rand) {
 			spec:     spec,
 			name:     spec.name,
 			peak:     spec.peakRPM * uniform(r, 0.8, 1.25) * g.opt.TrafficScale,
-			ownRatio: logUniform(r, 0.0004, 0.0035),
+			ownRatio: logUniform(r, minBaseRatio, 0.0035),
 			p95:      spec.p95 * uniform(r, 0.85, 1.2),
 			replicas: 2 + r.IntN(5),
 			initial:  version{1 + r.IntN(3), 10 + r.IntN(70), r.IntN(4)},
@@ -268,15 +268,24 @@ func (g *generator) topoOrder() []int {
 	return order
 }
 
+// Bounds of a service's chronic error ratio, its own and inherited.
+const (
+	minBaseRatio = 0.0004
+	maxBaseRatio = 0.005
+)
+
 // computeBaselines sets each service's chronic error ratio from its own and
-// its dependencies', dependencies first.
+// its dependencies', dependencies first. A service that inherits many
+// failures gets fewer of its own, to stay within maxBaseRatio.
 func (g *generator) computeBaselines() {
 	for _, i := range g.order {
 		s := g.svcs[i]
-		s.baseRatio = s.ownRatio
+		inherited := 0.0
 		for _, e := range s.deps {
-			s.baseRatio += e.share * e.prop * g.svcs[e.to].baseRatio
+			inherited += e.share * e.prop * g.svcs[e.to].baseRatio
 		}
+		s.ownRatio = max(min(s.ownRatio, maxBaseRatio-inherited), minBaseRatio/2)
+		s.baseRatio = s.ownRatio + inherited
 	}
 }
 

@@ -188,7 +188,7 @@ var regressionErrors = map[lang][]errTemplate{
 }
 
 // upstreamError is how a caller of each language reports a failed call to a
-// dependency; "{dep}" and "{route}" are the callee and its route.
+// dependency; "{dep}", "{method}" and "{path}" are the callee and its route.
 var upstreamError = map[lang]errTemplate{
 	langGo:     {"*client.StatusError", "{method} http://{dep}.prod.svc:8080{path}: unexpected status 500 Internal Server Error", "error", 502},
 	langJava:   {"org.springframework.web.client.HttpServerErrorException$InternalServerError", "500 Internal Server Error on {method} request for \"http://{dep}{path}\"", "error", 502},
