@@ -26,50 +26,17 @@ func (d *decoder) record(line int, b []byte) error {
 	}
 	d.unknown = d.unknown[:0]
 	var fe *fieldError
-	// Each kind decodes in place into a new slot of the batch, which is
-	// dropped again if the record is rejected: records are a few hundred
-	// bytes and copying them would show in the profile.
-	switch bt := d.batch; d.kind {
+	switch bt, n := d.batch, d.batchCap(); d.kind {
 	case event.KindChanges:
-		if bt.Changes == nil {
-			bt.Changes = make([]event.Change, 0, d.batchCap())
-		}
-		bt.Changes = append(bt.Changes, event.Change{})
-		if fe = d.change(&bt.Changes[len(bt.Changes)-1], b); fe != nil {
-			bt.Changes = bt.Changes[:len(bt.Changes)-1]
-		}
+		fe = decodeInto(&bt.Changes, n, d.change, b)
 	case event.KindErrors:
-		if bt.Errors == nil {
-			bt.Errors = make([]event.ErrorEvent, 0, d.batchCap())
-		}
-		bt.Errors = append(bt.Errors, event.ErrorEvent{})
-		if fe = d.errorEvent(&bt.Errors[len(bt.Errors)-1], b); fe != nil {
-			bt.Errors = bt.Errors[:len(bt.Errors)-1]
-		}
+		fe = decodeInto(&bt.Errors, n, d.errorEvent, b)
 	case event.KindLogs:
-		if bt.Logs == nil {
-			bt.Logs = make([]event.LogRecord, 0, d.batchCap())
-		}
-		bt.Logs = append(bt.Logs, event.LogRecord{})
-		if fe = d.log(&bt.Logs[len(bt.Logs)-1], b); fe != nil {
-			bt.Logs = bt.Logs[:len(bt.Logs)-1]
-		}
+		fe = decodeInto(&bt.Logs, n, d.log, b)
 	case event.KindMetrics:
-		if bt.Metrics == nil {
-			bt.Metrics = make([]event.MetricPoint, 0, d.batchCap())
-		}
-		bt.Metrics = append(bt.Metrics, event.MetricPoint{})
-		if fe = d.metric(&bt.Metrics[len(bt.Metrics)-1], b); fe != nil {
-			bt.Metrics = bt.Metrics[:len(bt.Metrics)-1]
-		}
+		fe = decodeInto(&bt.Metrics, n, d.metric, b)
 	case event.KindServices:
-		if bt.Services == nil {
-			bt.Services = make([]event.Service, 0, d.batchCap())
-		}
-		bt.Services = append(bt.Services, event.Service{})
-		if fe = d.service(&bt.Services[len(bt.Services)-1], b); fe != nil {
-			bt.Services = bt.Services[:len(bt.Services)-1]
-		}
+		fe = decodeInto(&bt.Services, n, d.service, b)
 	}
 	if fe != nil {
 		d.reject(line, fe.field, fe.msg)
@@ -484,4 +451,19 @@ func containsString(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// decodeInto decodes b in place into a new slot at the end of *records,
+// which is dropped again if the record is rejected: records are a few
+// hundred bytes and copying them would show in the profile.
+func decodeInto[T any](records *[]T, capacity int, decode func(*T, []byte) *fieldError, b []byte) *fieldError {
+	if *records == nil {
+		*records = make([]T, 0, capacity)
+	}
+	*records = append(*records, *new(T))
+	fe := decode(&(*records)[len(*records)-1], b)
+	if fe != nil {
+		*records = (*records)[:len(*records)-1]
+	}
+	return fe
 }

@@ -91,9 +91,14 @@ ORDER BY service, minute`
 
 // ErrorsPerMinute counts error events per service and minute in [from, to).
 func (s *Store) ErrorsPerMinute(ctx context.Context, services []string, from, to time.Time) ([]Bucket, error) {
-	var out []Bucket
 	p := map[string]string{"services": ParamStrings(services), "from": ParamTime(from), "to": ParamTime(to)}
-	err := s.query(ctx, "errors_per_minute", errorMinutesQuery, p, func(r Rows) error {
+	return s.buckets(ctx, "errors_per_minute", errorMinutesQuery, p)
+}
+
+// buckets runs a query whose rows are (service, minute, count, estimate).
+func (s *Store) buckets(ctx context.Context, name, q string, p map[string]string) ([]Bucket, error) {
+	var out []Bucket
+	err := s.query(ctx, name, q, p, func(r Rows) error {
 		var b Bucket
 		if err := r.Scan(&b.Service, &b.Minute, &b.Count, &b.Estimate); err != nil {
 			return err
@@ -116,18 +121,8 @@ ORDER BY service, minute`
 // MetricPerMinute sums the points of metric name per service and minute in
 // [from, to) (Estimate holds the sum, Count the number of points).
 func (s *Store) MetricPerMinute(ctx context.Context, name string, services []string, from, to time.Time) ([]Bucket, error) {
-	var out []Bucket
 	p := map[string]string{"services": ParamStrings(services), "name": ParamString(name), "from": ParamTime(from), "to": ParamTime(to)}
-	err := s.query(ctx, "metric_per_minute", metricMinutesQuery, p, func(r Rows) error {
-		var b Bucket
-		if err := r.Scan(&b.Service, &b.Minute, &b.Count, &b.Estimate); err != nil {
-			return err
-		}
-		b.Minute = b.Minute.UTC()
-		out = append(out, b)
-		return nil
-	})
-	return out, err
+	return s.buckets(ctx, "metric_per_minute", metricMinutesQuery, p)
 }
 
 // Fingerprint summarises one error fingerprint of one service.
