@@ -74,10 +74,11 @@ func cmdImport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	sf.register(fs)
 	kindFlag := fs.String("kind", "", "kind of every file: changes, errors, logs, metrics or services")
 	quiet := fs.Bool("quiet", false, "no progress output")
-	if err := fs.Parse(args); err != nil {
+	paths, err := parseInterspersed(fs, args)
+	if err != nil {
 		return err
 	}
-	if fs.NArg() == 0 {
+	if len(paths) == 0 {
 		fs.Usage()
 		return exitError{2}
 	}
@@ -88,7 +89,7 @@ func cmdImport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 			return fmt.Errorf("flag --kind: unknown kind %q (want changes, errors, logs, metrics or services)", *kindFlag)
 		}
 	}
-	files, err := fileimport.Expand(fs.Args(), kind)
+	files, err := fileimport.Expand(paths, kind)
 	if err != nil {
 		return err
 	}
@@ -112,6 +113,27 @@ func cmdImport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		}
 	}
 	return nil
+}
+
+// parseInterspersed parses flags that may come before, between or after
+// the positional arguments (correlator import DIR --data-dir D), which
+// flag.Parse alone would take for file names. Everything after "--" is
+// positional.
+func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			return pos, nil
+		}
+		if n := len(args) - len(rest); n > 0 && args[n-1] == "--" {
+			return append(pos, rest...), nil
+		}
+		pos, args = append(pos, rest[0]), rest[1:]
+	}
 }
 
 // importFiles loads files through one batch writer and flushes it, so that

@@ -183,9 +183,9 @@ func (s *Server) auth(scope config.Scope, next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		h := r.Header.Get("Authorization")
-		token, ok := strings.CutPrefix(h, "Bearer ")
-		if !ok || token == "" {
+		// The scheme is case-insensitive (RFC 9110, section 11.1).
+		scheme, token, _ := strings.Cut(r.Header.Get("Authorization"), " ")
+		if !strings.EqualFold(scheme, "Bearer") || token == "" {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="correlator"`)
 			s.metrics.authFailures.WithLabelValues("missing").Inc()
 			writeJSON(w, http.StatusUnauthorized, envelope{Status: "error", ErrorType: "unauthorized", Error: "missing bearer token"})

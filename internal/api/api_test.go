@@ -592,6 +592,7 @@ func TestAuth(t *testing.T) {
 		{name: "ingest token on whatchanged", h: authed, path: whatChanged, token: ingestToken, code: 403, errorType: "forbidden"},
 		{name: "ingest token on ingest", h: authed, method: "POST", path: "/api/v1/ingest/changes", token: ingestToken, code: 200},
 		{name: "read token on whatchanged", h: authed, path: whatChanged, token: readToken, code: 200},
+		{name: "scheme in lower case", h: authed, path: whatChanged, rawAuth: "bearer " + readToken, code: 200},
 		{name: "admin on ingest", h: authed, method: "POST", path: "/api/v1/ingest/changes", token: adminToken, code: 200},
 		{name: "admin on whatchanged", h: authed, path: whatChanged, token: adminToken, code: 200},
 		{name: "healthz without token", h: authed, path: "/healthz", code: 200},
@@ -647,11 +648,27 @@ func TestHealthAndReadiness(t *testing.T) {
 			t.Errorf("%s: %d %q, want 200 %q", path, resp.code, resp.body, want)
 		}
 	}
-	// A store that does not answer makes the server unready.
+	// A store that does not answer makes the server unready, and a query
+	// fails with a classified error, its detail in the log only.
 	h.st.Close()
 	resp := h.do(t, request{path: "/readyz"})
 	if resp.code != http.StatusServiceUnavailable {
 		t.Errorf("/readyz with the store closed: %d %q, want 503", resp.code, resp.body)
+	}
+	resp = h.do(t, request{path: "/api/v1/whatchanged?service=api"})
+	if resp.code != http.StatusInternalServerError || resp.env.Status != "error" || resp.env.ErrorType != "internal" || resp.env.Error == "" {
+		t.Errorf("whatchanged with the store closed: %d %s, want 500 with an internal error", resp.code, resp.body)
+	}
+	if !strings.Contains(h.logs.String(), `"msg":"request failed"`) {
+		t.Errorf("the failure is not logged:\n%s", h.logs.String())
+	}
+}
+
+func TestWhatChangedWithoutEngine(t *testing.T) {
+	h := newHarness(t, func(o *api.Options) { o.Engine = nil })
+	resp := h.do(t, request{path: "/api/v1/whatchanged?service=api"})
+	if resp.code != http.StatusServiceUnavailable || resp.env.ErrorType != "unavailable" {
+		t.Errorf("status %d, errorType %q; want 503, unavailable", resp.code, resp.env.ErrorType)
 	}
 }
 

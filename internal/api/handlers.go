@@ -1,6 +1,7 @@
 package api
 
 import (
+	"compress/flate"
 	"compress/gzip"
 	"context"
 	"errors"
@@ -42,7 +43,7 @@ func (s *Server) ingest(r *http.Request) (any, []string, error) {
 		}
 		defer zr.Close()
 		// The limit applies to the decompressed size too.
-		body = io.LimitReader(zr, s.opt.MaxBodyBytes+1)
+		body = io.LimitReader(gzipBody{zr}, s.opt.MaxBodyBytes+1)
 		body = &limitCheck{r: body, n: s.opt.MaxBodyBytes}
 	}
 	res, err := ingest.Decode(r.Context(), kind, body, ingest.Options{}, func(b *event.Batch) error {
@@ -58,6 +59,10 @@ func (s *Server) ingest(r *http.Request) (any, []string, error) {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) || errors.Is(err, errLimit) {
 			return out, nil, &apiError{errTooLarge, fmt.Errorf("body is over the limit of %d bytes; the first %d records were accepted", s.opt.MaxBodyBytes, res.Accepted)}
+		}
+		var ge gzipError
+		if errors.As(err, &ge) {
+			return out, nil, &apiError{errBadData, fmt.Errorf("%w; the first %d records were accepted", ge, res.Accepted)}
 		}
 		if errors.Is(err, context.Canceled) {
 			return out, nil, err
@@ -78,6 +83,26 @@ func firstError(errs []ingest.LineError) string {
 }
 
 var errLimit = errors.New("decompressed body over the limit")
+
+// gzipError is a corrupt or truncated gzip stream: the client's fault, so
+// bad data rather than an internal error.
+type gzipError struct{ err error }
+
+func (e gzipError) Error() string { return "invalid gzip body: " + e.err.Error() }
+func (e gzipError) Unwrap() error { return e.err }
+
+// gzipBody marks the decompressor's own failures as gzipError; errors of
+// the compressed body beneath (its size limit) pass through unchanged.
+type gzipBody struct{ zr *gzip.Reader }
+
+func (g gzipBody) Read(p []byte) (int, error) {
+	n, err := g.zr.Read(p)
+	var ce flate.CorruptInputError
+	if errors.Is(err, gzip.ErrChecksum) || errors.Is(err, gzip.ErrHeader) || errors.Is(err, io.ErrUnexpectedEOF) || errors.As(err, &ce) {
+		err = gzipError{err}
+	}
+	return n, err
+}
 
 // limitCheck fails once more than n bytes were read.
 type limitCheck struct {
