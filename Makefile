@@ -29,7 +29,7 @@ test-race: chdb
 
 # Benchmarks report throughput beside a ceiling measured in the same run.
 bench: chdb
-	$(GO) test -run '^$$' -bench . -benchtime 1x -benchmem ./internal/api/ ./internal/store/...
+	$(GO) test -run '^$$' -bench . -benchtime 1x -benchmem ./internal/api/ ./internal/store/... ./internal/correlate/
 	$(GO) test -run '^$$' -bench . -benchmem ./internal/ingest/ ./internal/scenario/
 
 lint:

@@ -5,7 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"strings"
+	"os"
 	"time"
 
 	"github.com/correlator/correlator/internal/collectors/fileimport"
@@ -21,7 +21,7 @@ func cmdMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	sf.register(fs)
 	print := fs.Bool("print", false, "print the DDL instead of running it")
 	database := fs.String("database", "correlator", "database name used in the printed DDL")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if *print {
@@ -48,7 +48,7 @@ func cmdCheckConfig(args []string, stdout, stderr io.Writer) error {
 	fs.SetOutput(stderr)
 	var sf storeFlags
 	sf.register(fs)
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	cfg, err := sf.load()
@@ -142,6 +142,13 @@ func importFiles(ctx context.Context, st *store.Store, cfg config.Config, files 
 	w := store.NewBatchWriter(st, store.WriterOptions{MaxRows: cfg.Ingest.BatchRows, Interval: time.Duration(cfg.Ingest.FlushInterval)})
 	var results []fileimport.Result
 	var firstErr error
+	// On a terminal one line is redrawn twice a second; in a log (CI, a
+	// pipe) a plain line is written every 5 seconds instead.
+	tty := isTerminal(stderr)
+	interval, lineEnd, lineStart := 5*time.Second, "\n", ""
+	if tty {
+		interval, lineEnd, lineStart = 500*time.Millisecond, "   ", "\r\033[K"
+	}
 	for _, f := range files {
 		var progress func(fileimport.Progress)
 		if !quiet {
@@ -150,12 +157,12 @@ func importFiles(ctx context.Context, st *store.Store, cfg config.Config, files 
 				if p.File.Size > 0 {
 					pct = 100 * float64(p.BytesRead) / float64(p.File.Size)
 				}
-				fmt.Fprintf(stderr, "\r%s: %5.1f%% of %s, %d records, %.0f records/s   ", p.File.Path, pct, humanBytes(p.File.Size), p.Records, float64(p.Records)/p.Elapsed.Seconds())
+				fmt.Fprintf(stderr, "%s%s: %5.1f%% of %s, %d records, %.0f records/s%s", lineStart, p.File.Path, pct, humanBytes(p.File.Size), p.Records, float64(p.Records)/p.Elapsed.Seconds(), lineEnd)
 			}
 		}
-		r, err := fileimport.Import(ctx, f, w, 500*time.Millisecond, progress)
-		if progress != nil {
-			fmt.Fprintf(stderr, "\r%s\r", strings.Repeat(" ", 100))
+		r, err := fileimport.Import(ctx, f, w, interval, progress)
+		if progress != nil && tty {
+			fmt.Fprint(stderr, "\r\033[K")
 		}
 		results = append(results, r)
 		for _, le := range r.Errors {
@@ -197,4 +204,14 @@ func humanBytes(n int64) string {
 		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
 	}
 	return fmt.Sprintf("%d B", n)
+}
+
+// isTerminal reports whether w is a terminal (a character device).
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }

@@ -29,7 +29,7 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	serveFlag := fs.Bool("serve", false, "keep the API up on the demo store afterwards")
 	listen := fs.String("listen", "127.0.0.1:8080", "address for --serve")
 	asJSON := fs.Bool("json", false, `print {"expected_cause", "whatchanged"} as JSON`)
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	fam, ok := scenario.ParseFamily(*family)

@@ -147,3 +147,16 @@ func openStore(ctx context.Context, cfg config.Config, log *slog.Logger, metrics
 func cliLogger(stderr io.Writer, cfg config.Config) *slog.Logger {
 	return slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: cfg.Log.SlogLevel()}))
 }
+
+// parseFlags parses a command that takes no positional arguments, and
+// refuses stray ones: flag.Parse stops at the first, so `whatchanged
+// --service a extra --json` would otherwise ignore --json silently.
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q (flags start with -; see correlator %s -h)", fs.Arg(0), fs.Name())
+	}
+	return nil
+}

@@ -23,7 +23,7 @@ func cmdWhatChanged(ctx context.Context, args []string, stdout, stderr io.Writer
 	lookback := fs.String("lookback", "2h", "how far back to look for changes")
 	onset := fs.String("onset", "", "symptom onset if known (default: detected)")
 	asJSON := fs.Bool("json", false, "print JSON for scripts")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if *service == "" {

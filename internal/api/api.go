@@ -100,6 +100,8 @@ const (
 	errUnavailable errorType = "unavailable"
 	errInternal    errorType = "internal"
 	errTimeout     errorType = "timeout"
+	// errUnsupportedMedia is a body in an encoding the server cannot read.
+	errUnsupportedMedia errorType = "unsupported_media_type"
 )
 
 func (t errorType) status() int {
@@ -110,6 +112,8 @@ func (t errorType) status() int {
 		return http.StatusRequestEntityTooLarge
 	case errUnavailable:
 		return http.StatusServiceUnavailable
+	case errUnsupportedMedia:
+		return http.StatusUnsupportedMediaType
 	case errTimeout:
 		return http.StatusGatewayTimeout
 	}

@@ -896,3 +896,21 @@ func TestMetricsCountIngestedRecords(t *testing.T) {
 		}
 	}
 }
+
+func TestIngestRejectsUnknownContentEncoding(t *testing.T) {
+	h := newHarness(t, nil)
+	for _, enc := range []string{"br", "deflate", "compress"} {
+		resp := h.do(t, request{method: http.MethodPost, path: "/api/v1/ingest/changes",
+			body:   strings.NewReader(`{"time":"2026-11-02T10:00:00Z","kind":"deploy","service":"api"}` + "\n"),
+			header: map[string]string{"Content-Encoding": enc}})
+		if resp.code != http.StatusUnsupportedMediaType || resp.env.ErrorType != "unsupported_media_type" || !strings.Contains(resp.env.Error, enc) {
+			t.Errorf("Content-Encoding %s: %d %s", enc, resp.code, resp.body)
+		}
+	}
+	if err := h.w.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := h.st.Count(context.Background(), "changes"); n != 0 {
+		t.Errorf("%d changes stored from bodies that could not be read", n)
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/correlator/correlator/internal/correlate"
@@ -36,7 +37,12 @@ func (s *Server) ingest(r *http.Request) (any, []string, error) {
 		return nil, nil, &apiError{errTooLarge, fmt.Errorf("body of %d bytes is over the limit of %d bytes", r.ContentLength, s.opt.MaxBodyBytes)}
 	}
 	var body io.Reader = http.MaxBytesReader(nil, r.Body, s.opt.MaxBodyBytes)
-	if r.Header.Get("Content-Encoding") == "gzip" {
+	switch enc := strings.ToLower(strings.TrimSpace(r.Header.Get("Content-Encoding"))); enc {
+	case "", "identity", "gzip", "x-gzip":
+	default:
+		return nil, nil, &apiError{errUnsupportedMedia, fmt.Errorf("unsupported Content-Encoding %q (want gzip or none)", enc)}
+	}
+	if enc := strings.ToLower(strings.TrimSpace(r.Header.Get("Content-Encoding"))); enc == "gzip" || enc == "x-gzip" {
 		zr, err := gzip.NewReader(body)
 		if err != nil {
 			return nil, nil, &apiError{errBadData, fmt.Errorf("invalid gzip body: %w", err)}
