@@ -68,4 +68,3 @@ func BenchmarkWhatChangedDemo(b *testing.B) {
 	b.ReportMetric(p(ceil, 0.5), "heaviest_query_p50_ms")
 	b.ReportMetric(p(lat, 0.5)/p(ceil, 0.5), "ratio")
 }
-

@@ -23,10 +23,11 @@ type BatchWriter struct {
 	maxPend  int
 	interval time.Duration
 
-	mu      sync.Mutex // mu guards pending, flushing and err.
-	cond    *sync.Cond // cond signals that pending shrank.
-	pending event.Batch
-	err     error // err is the last flush error, cleared by a success.
+	mu       sync.Mutex // mu guards pending, inflight and err.
+	cond     *sync.Cond // cond signals that pending or inflight shrank.
+	pending  event.Batch
+	inflight int   // inflight counts records taken by a flush not yet done; they count against MaxPending.
+	err      error // err is the last flush error, cleared by a success.
 
 	kick chan struct{}
 	stop chan struct{}
@@ -71,7 +72,7 @@ var ErrWriterClosed = errors.New("batch writer is closed")
 // written; Flush or Close make them durable.
 func (w *BatchWriter) Add(ctx context.Context, b *event.Batch) error {
 	w.mu.Lock()
-	for w.pending.Len() >= w.maxPend {
+	for w.pending.Len()+w.inflight >= w.maxPend {
 		select {
 		case <-w.stop:
 			w.mu.Unlock()
@@ -131,12 +132,14 @@ func (w *BatchWriter) flush(ctx context.Context) error {
 	w.mu.Lock()
 	b := w.pending
 	w.pending = event.Batch{}
+	w.inflight += b.Len()
 	w.mu.Unlock()
 	if b.Len() == 0 {
 		return nil
 	}
 	err := w.store.Write(ctx, &b)
 	w.mu.Lock()
+	w.inflight -= b.Len()
 	if err != nil {
 		// Put the batch back in front so order is kept.
 		b.Append(&w.pending)
