@@ -81,7 +81,11 @@ func printAnswer(w io.Writer, a *correlate.Answer, mark string) {
 	default:
 		fmt.Fprintf(w, "  onset   %s (%s)\n", a.Onset.Format("2006-01-02 15:04 MST"), a.OnsetSource)
 	}
-	fmt.Fprintf(w, "  scope   %s\n\n", strings.Join(a.Scope, ", "))
+	fmt.Fprintf(w, "  scope   %s\n", strings.Join(a.Scope, ", "))
+	if a.Summary != "" {
+		fmt.Fprintf(w, "  answer  %s\n", a.Summary)
+	}
+	fmt.Fprintln(w)
 	if len(a.Candidates) == 0 {
 		fmt.Fprintln(w, "No changes in this window and scope.")
 		return

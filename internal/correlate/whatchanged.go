@@ -27,6 +27,9 @@ type Reader interface {
 	ErrorsPerMinute(ctx context.Context, services []string, from, to time.Time) ([]store.Bucket, error)
 	MetricPerMinute(ctx context.Context, name string, services []string, from, to time.Time) ([]store.Bucket, error)
 	NewFingerprints(ctx context.Context, service string, since, from, to time.Time) ([]store.Fingerprint, error)
+	MetricsByKey(ctx context.Context, services, names []string, from, to time.Time) ([]store.MetricBucket, error)
+	AllErrorsPerMinute(ctx context.Context, from, to time.Time) ([]store.Bucket, error)
+	LogBodies(ctx context.Context, service string, from, to time.Time, minSeverity uint8, limit int) ([]string, error)
 }
 
 // Query is one "what changed?" question.
@@ -57,7 +60,19 @@ type Candidate struct {
 	Score    float64      `json:"score"`
 	Change   event.Change `json:"change"`
 	Evidence []Evidence   `json:"evidence"`
+	// Features are the model's inputs, each normalised to about [0, 1].
+	Features map[string]float64 `json:"features,omitempty"`
 }
+
+// Verdicts of an answer.
+const (
+	// VerdictCause: the top candidate is blamed.
+	VerdictCause = "cause"
+	// VerdictAbstain: no change in scope explains the symptoms.
+	VerdictAbstain = "abstain"
+	// VerdictNoChanges: there were no changes in scope at all.
+	VerdictNoChanges = "no_changes"
+)
 
 // Answer is the result of a query.
 type Answer struct {
@@ -66,9 +81,13 @@ type Answer struct {
 	Onset   time.Time `json:"onset"`
 	// OnsetSource says where Onset came from: "given", "detected", or
 	// "none" when no shift was found (Onset is then the query time).
-	OnsetSource string      `json:"onset_source"`
-	Scope       []string    `json:"scope"`
-	Candidates  []Candidate `json:"candidates"`
+	OnsetSource string   `json:"onset_source"`
+	Scope       []string `json:"scope"`
+	// Verdict is VerdictCause, VerdictAbstain or VerdictNoChanges, and
+	// Summary says it in one sentence.
+	Verdict    string      `json:"verdict"`
+	Summary    string      `json:"summary"`
+	Candidates []Candidate `json:"candidates"`
 }
 
 // Options tune the engine. The zero value uses the defaults.
@@ -84,6 +103,11 @@ type Options struct {
 	// NewFingerprintLookback is how far back a fingerprint must be absent
 	// to count as new; default 7 days.
 	NewFingerprintLookback time.Duration
+	// Baseline selects the foundation's first score (proximity and error
+	// shift only, never abstaining), kept for comparison in the evaluation.
+	Baseline bool
+	// Model scores candidates; nil means DefaultModel.
+	Model *Model
 }
 
 func (o *Options) defaults() {
@@ -106,145 +130,19 @@ func (o *Options) defaults() {
 
 // Engine answers queries from a Reader.
 type Engine struct {
-	r   Reader
-	opt Options
+	r     Reader
+	opt   Options
+	model Model
 }
 
 // New returns an engine reading from r.
 func New(r Reader, opt Options) *Engine {
 	opt.defaults()
-	return &Engine{r: r, opt: opt}
-}
-
-// WhatChanged ranks the changes of q.Service and its transitive
-// dependencies in [q.At-q.Lookback, q.At).
-func (e *Engine) WhatChanged(ctx context.Context, q Query) (*Answer, error) {
-	if q.Service == "" {
-		return nil, fmt.Errorf("what changed: no service given")
+	m := DefaultModel()
+	if opt.Model != nil {
+		m = *opt.Model
 	}
-	if q.At.IsZero() {
-		q.At = time.Now()
-	}
-	if q.Lookback <= 0 {
-		q.Lookback = 2 * time.Hour
-	}
-	q.At = q.At.UTC()
-	from, to := q.At.Add(-q.Lookback), q.At
-	topo, err := e.r.Topology(ctx)
-	if err != nil {
-		return nil, err
-	}
-	scope := Dependencies(topo, q.Service)
-	changes, err := e.r.Changes(ctx, scope, from, to)
-	if err != nil {
-		return nil, err
-	}
-	// Rates are read from one before-window earlier than the window, so
-	// that the earliest change has a baseline too.
-	rfrom := from.Add(-e.opt.BeforeWindow).Truncate(time.Minute)
-	errs, err := e.r.ErrorsPerMinute(ctx, scope, rfrom, to)
-	if err != nil {
-		return nil, err
-	}
-	reqs, err := e.r.MetricPerMinute(ctx, e.opt.RequestsMetric, scope, rfrom, to)
-	if err != nil {
-		return nil, err
-	}
-	series := buildSeries(errs, reqs, rfrom, to)
-
-	ans := &Answer{Service: q.Service, Window: Window{from, to}, Scope: scope, Candidates: []Candidate{}}
-	switch {
-	case !q.Onset.IsZero():
-		ans.Onset, ans.OnsetSource = q.Onset.UTC(), "given"
-	default:
-		if on, ok := series[q.Service].detectOnset(from); ok {
-			ans.Onset, ans.OnsetSource = on, "detected"
-		} else {
-			ans.Onset, ans.OnsetSource = to, "none"
-		}
-	}
-	fps, err := e.attributeFingerprints(ctx, changes, from, to)
-	if err != nil {
-		return nil, err
-	}
-	for i, c := range changes {
-		ans.Candidates = append(ans.Candidates, e.score(q, ans.Onset, c, series[c.Service], fps[i]))
-	}
-	sort.SliceStable(ans.Candidates, func(i, j int) bool {
-		a, b := ans.Candidates[i], ans.Candidates[j]
-		if a.Score != b.Score {
-			return a.Score > b.Score
-		}
-		return a.Change.Time.After(b.Change.Time)
-	})
-	for i := range ans.Candidates {
-		ans.Candidates[i].Rank = i + 1
-	}
-	return ans, nil
-}
-
-// score weighs one change: proximity before the onset (40%) and the
-// significance-gated error-rate shift of the changed service right after
-// the change (60%). A change after the onset cannot be its cause.
-func (e *Engine) score(q Query, onset time.Time, c event.Change, s *series, fps []store.Fingerprint) Candidate {
-	cand := Candidate{Change: c}
-	lead := onset.Sub(c.Time)
-	var fTime float64
-	if lead < 0 {
-		cand.Evidence = append(cand.Evidence, Evidence{Kind: "time",
-			Summary: fmt.Sprintf("%s %s after symptom onset: cannot have caused it", c.Kind, humanDuration(-lead)),
-			Values:  map[string]float64{"minutes_before_onset": lead.Minutes()}})
-	} else {
-		fTime = math.Exp(-float64(lead) / float64(e.opt.TimeDecay))
-		cand.Evidence = append(cand.Evidence, Evidence{Kind: "time",
-			Summary: fmt.Sprintf("%s %s before symptom onset", c.Kind, humanDuration(lead)),
-			Values:  map[string]float64{"minutes_before_onset": lead.Minutes()}})
-	}
-	if c.Service != q.Service {
-		cand.Evidence = append(cand.Evidence, Evidence{Kind: "topology",
-			Summary: fmt.Sprintf("%s is a dependency of %s", c.Service, q.Service)})
-	}
-	var fShift float64
-	if s != nil {
-		before := s.rate(c.Time.Add(-e.opt.BeforeWindow), c.Time)
-		afterEnd := c.Time.Add(e.opt.AfterWindow)
-		if afterEnd.After(q.At) {
-			afterEnd = q.At
-		}
-		after := s.rate(c.Time, afterEnd)
-		if after.exposure > 0 && before.exposure > 0 {
-			z := poissonZ(after.errors, before.perUnit()*after.exposure)
-			ratio := (after.perUnit() + 1e-9) / (before.perUnit() + 1e-9)
-			if z >= 3 && ratio > 1 {
-				fShift = math.Min(1, math.Log10(ratio)/math.Log10(20))
-			}
-			cand.Evidence = append(cand.Evidence, Evidence{Kind: "error_rate",
-				Summary: fmt.Sprintf("%s %s → %s within %s after the %s (%s, z=%.1f)", s.rateName(), s.formatRate(before.perUnit()),
-					s.formatRate(after.perUnit()), humanDuration(afterEnd.Sub(c.Time)), c.Kind, ratioText(ratio), z),
-				Values: map[string]float64{"before": before.perUnit(), "after": after.perUnit(), "ratio": ratio, "z": z}})
-		}
-	}
-	for i, f := range fps {
-		if i == 3 {
-			cand.Evidence = append(cand.Evidence, Evidence{Kind: "new_error", Summary: fmt.Sprintf("and %d more new error fingerprints", len(fps)-3)})
-			break
-		}
-		rel := ""
-		if f.Release != "" && f.Release == c.Version {
-			rel = ", in the new release " + f.Release
-		}
-		cand.Evidence = append(cand.Evidence, Evidence{Kind: "new_error",
-			Summary: fmt.Sprintf("new error %s: %q first seen %s after the %s (%d events%s)", f.Type, truncate(f.Message, 80),
-				humanDuration(f.FirstSeen.Sub(c.Time)), c.Kind, f.Count, rel),
-			Values: map[string]float64{"count": float64(f.Count)}})
-	}
-	if lead < 0 {
-		// Symptoms that began before the change were not caused by it,
-		// whatever happened to its service's errors afterwards.
-		fShift = 0
-	}
-	cand.Score = round3(0.4*fTime + 0.6*fShift)
-	return cand
+	return &Engine{r: r, opt: opt, model: m}
 }
 
 // attributeFingerprints finds the error fingerprints first seen in the

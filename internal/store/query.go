@@ -179,3 +179,83 @@ func (s *Store) Count(ctx context.Context, table string) (uint64, error) {
 	err := s.query(ctx, "count_"+table, q, nil, func(r Rows) error { return r.Scan(&n) })
 	return n, err
 }
+
+// MetricBucket is one metric's aggregate in one minute for one service and
+// one series key: the series' "version" label, else its "instance" label,
+// else "" (service-level series). Sum adds the points (counts), Avg and Max
+// summarise gauges such as latency, Points counts them.
+type MetricBucket struct {
+	Service, Name, Key string
+	Minute             time.Time
+	Sum, Avg, Max      float64
+	Points             uint64
+}
+
+const metricKeyedQuery = `
+SELECT service, name, multiIf(labels['version'] != '', labels['version'], labels['instance'] != '', labels['instance'], '') AS key,
+       toStartOfMinute(time) AS minute, sum(value), avg(value), max(value), count()
+FROM metric_points FINAL
+WHERE service IN {services:Array(String)} AND name IN {names:Array(String)}
+  AND time >= {from:DateTime64(3, 'UTC')} AND time < {to:DateTime64(3, 'UTC')}
+GROUP BY service, name, key, minute
+ORDER BY service, name, key, minute`
+
+// MetricsByKey aggregates the named metrics of the services per minute and
+// series key (version or instance) in [from, to): the canary comparison
+// reads new-version series against old-version ones from it.
+func (s *Store) MetricsByKey(ctx context.Context, services, names []string, from, to time.Time) ([]MetricBucket, error) {
+	var out []MetricBucket
+	p := map[string]string{"services": ParamStrings(services), "names": ParamStrings(names), "from": ParamTime(from), "to": ParamTime(to)}
+	err := s.query(ctx, "metrics_by_key", metricKeyedQuery, p, func(r Rows) error {
+		var b MetricBucket
+		if err := r.Scan(&b.Service, &b.Name, &b.Key, &b.Minute, &b.Sum, &b.Avg, &b.Max, &b.Points); err != nil {
+			return err
+		}
+		b.Minute = b.Minute.UTC()
+		out = append(out, b)
+		return nil
+	})
+	return out, err
+}
+
+const allErrorMinutesQuery = `
+SELECT service, toStartOfMinute(time) AS minute, count() AS n, sum(1 / sample_rate) AS est
+FROM errors FINAL
+WHERE time >= {from:DateTime64(3, 'UTC')} AND time < {to:DateTime64(3, 'UTC')}
+GROUP BY service, minute
+ORDER BY service, minute`
+
+// AllErrorsPerMinute counts error events of every service per minute in
+// [from, to): symptoms outside a change's reach point away from it.
+func (s *Store) AllErrorsPerMinute(ctx context.Context, from, to time.Time) ([]Bucket, error) {
+	p := map[string]string{"from": ParamTime(from), "to": ParamTime(to)}
+	return s.buckets(ctx, "all_errors_per_minute", allErrorMinutesQuery, p)
+}
+
+// logBodiesQuery reads from the configured logs table; %s is the table
+// name, from the closed configuration, never from input.
+const logBodiesQuery = `
+SELECT Body FROM %s
+WHERE ServiceName = {service:String}
+  AND TimestampTime >= {from:DateTime} AND TimestampTime < {to:DateTime}
+  AND SeverityNumber >= {min_severity:UInt8}
+LIMIT {limit:UInt32}`
+
+// LogBodies returns up to limit log bodies of service in [from, to) at or
+// above minSeverity (an OpenTelemetry severity number: 13 is WARN).
+func (s *Store) LogBodies(ctx context.Context, service string, from, to time.Time, minSeverity uint8, limit int) ([]string, error) {
+	var out []string
+	p := map[string]string{
+		"service": ParamString(service), "from": from.UTC().Format("2006-01-02 15:04:05"), "to": to.UTC().Format("2006-01-02 15:04:05"),
+		"min_severity": ParamInt(int64(minSeverity)), "limit": ParamInt(int64(limit)),
+	}
+	err := s.query(ctx, "log_bodies", fmt.Sprintf(logBodiesQuery, s.logs), p, func(r Rows) error {
+		var b string
+		if err := r.Scan(&b); err != nil {
+			return err
+		}
+		out = append(out, b)
+		return nil
+	})
+	return out, err
+}

@@ -1,0 +1,393 @@
+package correlate
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/correlator/correlator/internal/event"
+	"github.com/correlator/correlator/internal/store"
+)
+
+// Metric names the engine reads besides the request count.
+const (
+	metricErrors  = "errors"
+	metricLatency = "latency_p95_ms"
+)
+
+// saturationMetrics are gauges whose steady climb after a change points at
+// a leak or exhaustion (the slow regressions).
+var saturationMetrics = []string{"memory_usage_bytes", "saturation", "cpu_usage", "memory_bytes"}
+
+// window is everything one question reads from the store, loaded once.
+type window struct {
+	q               Query
+	from, to, rfrom time.Time
+	topo            map[string][]string
+	scope           []string
+	depth           map[string]int // depth is the hop count from q.Service.
+	changes         []event.Change
+	series          map[string]*series // error rates of the scope, per service
+	all             map[string]*series // error counts of every service
+	metrics         map[string]map[string]map[string]*keyed
+	fps             [][]store.Fingerprint // indexed like changes
+}
+
+// keyed is one metric of one service and series key, per minute.
+type keyed struct {
+	sum, avg []float64 // NaN where no point
+}
+
+// WhatChanged ranks the changes of q.Service and its transitive
+// dependencies in [q.At-q.Lookback, q.At) and says whether one explains the
+// symptoms.
+func (e *Engine) WhatChanged(ctx context.Context, q Query) (*Answer, error) {
+	if q.Service == "" {
+		return nil, fmt.Errorf("what changed: no service given")
+	}
+	if q.At.IsZero() {
+		q.At = time.Now()
+	}
+	if q.Lookback <= 0 {
+		q.Lookback = 2 * time.Hour
+	}
+	q.At = q.At.UTC()
+	w, err := e.load(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	ans := &Answer{Service: q.Service, Window: Window{w.from, w.to}, Scope: w.scope, Candidates: []Candidate{}}
+	switch {
+	case !q.Onset.IsZero():
+		ans.Onset, ans.OnsetSource = q.Onset.UTC(), "given"
+	default:
+		ans.Onset, ans.OnsetSource = w.detectOnset()
+	}
+	for i, c := range w.changes {
+		ans.Candidates = append(ans.Candidates, e.candidate(ctx, w, ans.Onset, c, w.fps[i]))
+	}
+	sort.SliceStable(ans.Candidates, func(i, j int) bool {
+		a, b := ans.Candidates[i], ans.Candidates[j]
+		if a.Score != b.Score {
+			return a.Score > b.Score
+		}
+		return a.Change.Time.After(b.Change.Time)
+	})
+	for i := range ans.Candidates {
+		ans.Candidates[i].Rank = i + 1
+	}
+	e.verdict(w, ans)
+	return ans, nil
+}
+
+func (e *Engine) load(ctx context.Context, q Query) (*window, error) {
+	w := &window{q: q, from: q.At.Add(-q.Lookback), to: q.At}
+	var err error
+	if w.topo, err = e.r.Topology(ctx); err != nil {
+		return nil, err
+	}
+	w.scope = Dependencies(w.topo, q.Service)
+	w.depth = depths(w.topo, q.Service)
+	if w.changes, err = e.r.Changes(ctx, w.scope, w.from, w.to); err != nil {
+		return nil, err
+	}
+	// Rates are read from further back than the window, so that the
+	// earliest change has a baseline too.
+	w.rfrom = w.from.Add(-2 * time.Hour).Truncate(time.Minute)
+	errs, err := e.r.ErrorsPerMinute(ctx, w.scope, w.rfrom, w.to)
+	if err != nil {
+		return nil, err
+	}
+	reqs, err := e.r.MetricPerMinute(ctx, e.opt.RequestsMetric, w.scope, w.rfrom, w.to)
+	if err != nil {
+		return nil, err
+	}
+	w.series = buildSeries(errs, reqs, w.rfrom, w.to)
+	if e.opt.Baseline {
+		w.fps, err = e.attributeFingerprints(ctx, w.changes, w.from, w.to)
+		return w, err
+	}
+	names := append([]string{e.opt.RequestsMetric, metricErrors, metricLatency}, saturationMetrics...)
+	mb, err := e.r.MetricsByKey(ctx, w.scope, names, w.rfrom, w.to)
+	if err != nil {
+		return nil, err
+	}
+	w.metrics = buildKeyed(mb, w.rfrom, w.to)
+	w.preferMetricErrors(e.opt.RequestsMetric)
+	all, err := e.r.AllErrorsPerMinute(ctx, w.rfrom, w.to)
+	if err != nil {
+		return nil, err
+	}
+	w.all = buildSeries(all, nil, w.rfrom, w.to)
+	w.fps, err = e.attributeFingerprints(ctx, w.changes, w.from, w.to)
+	return w, err
+}
+
+func buildKeyed(mb []store.MetricBucket, from, to time.Time) map[string]map[string]map[string]*keyed {
+	n := int(to.Sub(from) / time.Minute)
+	out := map[string]map[string]map[string]*keyed{}
+	for _, b := range mb {
+		i := int(b.Minute.Sub(from) / time.Minute)
+		if i < 0 || i >= n {
+			continue
+		}
+		byName := out[b.Service]
+		if byName == nil {
+			byName = map[string]map[string]*keyed{}
+			out[b.Service] = byName
+		}
+		byKey := byName[b.Name]
+		if byKey == nil {
+			byKey = map[string]*keyed{}
+			byName[b.Name] = byKey
+		}
+		k := byKey[b.Key]
+		if k == nil {
+			k = &keyed{sum: nanSlice(n), avg: nanSlice(n)}
+			byKey[b.Key] = k
+		}
+		k.sum[i], k.avg[i] = b.Sum, b.Avg
+	}
+	return out
+}
+
+func nanSlice(n int) []float64 {
+	s := make([]float64, n)
+	for i := range s {
+		s[i] = math.NaN()
+	}
+	return s
+}
+
+// preferMetricErrors counts a service's errors from its "errors" metric
+// when it reports both that and request counts: a failed-request counter
+// sees every failure, sampled error events do not, and some services send
+// no error events at all.
+func (w *window) preferMetricErrors(requests string) {
+	for svc, byName := range w.metrics {
+		em, rm := byName[metricErrors], byName[requests]
+		if em == nil || rm == nil {
+			continue
+		}
+		s := w.series[svc]
+		if s == nil {
+			s = &series{start: w.rfrom, errors: make([]float64, int(w.to.Sub(w.rfrom)/time.Minute))}
+			w.series[svc] = s
+		}
+		errs := make([]float64, len(s.errors))
+		reqs := make([]float64, len(s.errors))
+		for _, k := range em {
+			addFinite(errs, k.sum)
+		}
+		for _, k := range rm {
+			addFinite(reqs, k.sum)
+		}
+		s.errors, s.requests = errs, reqs
+	}
+}
+
+func addFinite(dst, src []float64) {
+	for i, v := range src {
+		if !math.IsNaN(v) {
+			dst[i] += v
+		}
+	}
+}
+
+// latency is the service's p95 latency per minute, averaged over its
+// series (NaN where none).
+func (w *window) latency(svc string) []float64 {
+	byKey := w.metrics[svc][metricLatency]
+	if len(byKey) == 0 {
+		return nil
+	}
+	n := int(w.to.Sub(w.rfrom) / time.Minute)
+	out := nanSlice(n)
+	for i := 0; i < n; i++ {
+		var sum float64
+		var c int
+		for _, k := range byKey {
+			if v := k.avg[i]; !math.IsNaN(v) {
+				sum += v
+				c++
+			}
+		}
+		if c > 0 {
+			out[i] = sum / float64(c)
+		}
+	}
+	return out
+}
+
+func (w *window) idx(t time.Time) int {
+	n := int(w.to.Sub(w.rfrom) / time.Minute)
+	return max(0, min(int(t.Sub(w.rfrom)/time.Minute), n))
+}
+
+// meanRange is the mean of the finite values of v in [from, to).
+func (w *window) meanRange(v []float64, from, to time.Time) (float64, int) {
+	var sum float64
+	var n int
+	for i := w.idx(from); i < w.idx(to); i++ {
+		if !math.IsNaN(v[i]) {
+			sum += v[i]
+			n++
+		}
+	}
+	if n == 0 {
+		return math.NaN(), 0
+	}
+	return sum / float64(n), n
+}
+
+// detectOnset finds when the symptomatic service's trouble began: the
+// error-rate change point, else a latency change point.
+func (w *window) detectOnset() (time.Time, string) {
+	if on, ok := w.series[w.q.Service].detectOnset(w.from); ok {
+		return on, "detected"
+	}
+	if lat := w.latency(w.q.Service); lat != nil {
+		if i, ok := meanShift(lat, w.idx(w.from)); ok {
+			return w.rfrom.Add(time.Duration(i) * time.Minute), "detected"
+		}
+	}
+	return w.to, "none"
+}
+
+// meanShift finds the split at or after start that best separates a lower
+// mean before from a higher one after (Welch-style t statistic over the
+// finite values); it reports false unless the rise is large and clear.
+func meanShift(v []float64, start int) (int, bool) {
+	type pt struct {
+		i int
+		x float64
+	}
+	var pts []pt
+	for i, x := range v {
+		if !math.IsNaN(x) {
+			pts = append(pts, pt{i, x})
+		}
+	}
+	n := len(pts)
+	if n < 10 {
+		return 0, false
+	}
+	ps, pq := make([]float64, n+1), make([]float64, n+1)
+	for i, p := range pts {
+		ps[i+1] = ps[i] + p.x
+		pq[i+1] = pq[i] + p.x*p.x
+	}
+	best, bestI := 0.0, -1
+	for k := 5; k < n-2; k++ {
+		if pts[k].i < start {
+			continue
+		}
+		n1, n2 := float64(k), float64(n-k)
+		m1, m2 := ps[k]/n1, (ps[n]-ps[k])/n2
+		v1 := pq[k]/n1 - m1*m1
+		v2 := (pq[n]-pq[k])/n2 - m2*m2
+		se := math.Sqrt(math.Max(v1, 1e-9)/n1 + math.Max(v2, 1e-9)/n2)
+		t := (m2 - m1) / se
+		if m2 > 1.3*m1 && t > best {
+			best, bestI = t, pts[k].i
+		}
+	}
+	return bestI, bestI >= 0 && best > 8
+}
+
+// depths is the hop count from root over the dependency edges.
+func depths(topo map[string][]string, root string) map[string]int {
+	d := map[string]int{root: 0}
+	queue := []string{root}
+	for len(queue) > 0 {
+		s := queue[0]
+		queue = queue[1:]
+		for _, x := range topo[s] {
+			if _, ok := d[x]; !ok {
+				d[x] = d[s] + 1
+				queue = append(queue, x)
+			}
+		}
+	}
+	return d
+}
+
+// dependents is svc and every service that depends on it, transitively:
+// where a change to svc can show symptoms.
+func dependents(topo map[string][]string, svc string) map[string]bool {
+	rev := map[string][]string{}
+	for s, deps := range topo {
+		for _, d := range deps {
+			rev[d] = append(rev[d], s)
+		}
+	}
+	out := map[string]bool{svc: true}
+	queue := []string{svc}
+	for len(queue) > 0 {
+		s := queue[0]
+		queue = queue[1:]
+		for _, x := range rev[s] {
+			if !out[x] {
+				out[x] = true
+				queue = append(queue, x)
+			}
+		}
+	}
+	return out
+}
+
+// verdict blames the top candidate or abstains, and says so.
+func (e *Engine) verdict(w *window, a *Answer) {
+	if len(a.Candidates) == 0 {
+		a.Verdict = VerdictNoChanges
+		a.Summary = fmt.Sprintf("No changes in %s or its dependencies between %s and %s.", w.q.Service, w.from.Format("15:04"), w.to.Format("15:04 MST"))
+		return
+	}
+	top := a.Candidates[0]
+	threshold := e.model.AbstainBelow
+	if e.opt.Baseline || top.Score >= threshold {
+		a.Verdict = VerdictCause
+		why := ""
+		for _, ev := range top.Evidence {
+			if ev.Kind != "time" && ev.Kind != "topology" && ev.Kind != "kind" {
+				why = "; " + ev.Summary
+				break
+			}
+		}
+		a.Summary = fmt.Sprintf("Most likely cause: %s (score %.2f)%s.", describe(top.Change), top.Score, why)
+		return
+	}
+	a.Verdict = VerdictAbstain
+	var last *event.Change
+	for i := range w.changes {
+		if !w.changes[i].Time.After(a.Onset) {
+			last = &w.changes[i]
+		}
+	}
+	switch {
+	case a.OnsetSource == "none":
+		a.Summary = fmt.Sprintf("No change explains this: no clear symptom onset in %s, and the strongest candidate, %s, scores only %.2f.", w.q.Service, describe(top.Change), top.Score)
+	case last == nil:
+		a.Summary = fmt.Sprintf("No change explains this: symptoms began at %s, before every change in scope.", a.Onset.Format("15:04 MST"))
+	default:
+		a.Summary = fmt.Sprintf("No change explains this: symptoms began at %s, %s after the last change in scope (%s), and no change's service shows them first (best score %.2f).",
+			a.Onset.Format("15:04 MST"), humanDuration(a.Onset.Sub(last.Time)), describe(*last), top.Score)
+	}
+}
+
+func describe(c event.Change) string {
+	parts := []string{string(c.Kind)}
+	if c.Version != "" {
+		parts = append(parts, c.Version)
+	}
+	parts = append(parts, "of "+c.Service)
+	if c.Kind == event.ChangeFlag || c.Kind == event.ChangeConfig {
+		if c.Title != "" {
+			parts = append(parts, fmt.Sprintf("(%s)", truncate(c.Title, 60)))
+		}
+	}
+	return strings.Join(parts, " ")
+}

@@ -1,0 +1,375 @@
+package correlate
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/correlator/correlator/internal/event"
+	"github.com/correlator/correlator/internal/store"
+)
+
+// candidate computes one change's features and evidence and scores it.
+// Every feature is normalised to about [0, 1]; the model weighs them. The
+// baseline (the foundation's first score) uses only proximity and the
+// error-rate shift.
+func (e *Engine) candidate(ctx context.Context, w *window, onset time.Time, c event.Change, fps []store.Fingerprint) Candidate {
+	cand := Candidate{Change: c, Features: map[string]float64{}}
+	f := cand.Features
+	add := func(kind, summary string, values map[string]float64) {
+		cand.Evidence = append(cand.Evidence, Evidence{Kind: kind, Summary: summary, Values: values})
+	}
+
+	// Time: nothing after the onset can be its cause.
+	lead := onset.Sub(c.Time)
+	if lead < 0 {
+		f["after_onset"] = 1
+		add("time", fmt.Sprintf("%s %s after symptom onset: cannot have caused it", c.Kind, humanDuration(-lead)), map[string]float64{"minutes_before_onset": lead.Minutes()})
+	} else {
+		f["time"] = math.Exp(-float64(lead) / float64(e.opt.TimeDecay))
+		f["time_slow"] = math.Exp(-float64(lead) / float64(6*time.Hour))
+		add("time", fmt.Sprintf("%s %s before symptom onset", c.Kind, humanDuration(lead)), map[string]float64{"minutes_before_onset": lead.Minutes()})
+	}
+
+	// Topology: the asked service itself, or how far down its dependencies.
+	d, ok := w.depth[c.Service]
+	if !ok {
+		d = 3
+	}
+	f["topology"] = 1 / float64(1+d)
+	if c.Service != w.q.Service {
+		add("topology", fmt.Sprintf("%s is a dependency of %s (%d hop%s)", c.Service, w.q.Service, d, plural(d)), nil)
+	}
+	f["kind_"+string(c.Kind)] = 1
+
+	// Error rate of the changed service right after the change.
+	s := w.series[c.Service]
+	afterEnd := c.Time.Add(e.opt.AfterWindow)
+	if afterEnd.After(w.to) {
+		afterEnd = w.to
+	}
+	if s != nil {
+		before := s.rate(c.Time.Add(-e.opt.BeforeWindow), c.Time)
+		after := s.rate(c.Time, afterEnd)
+		if after.exposure > 0 && before.exposure > 0 {
+			z := poissonZ(after.errors, before.perUnit()*after.exposure)
+			ratio := (after.perUnit() + 1e-9) / (before.perUnit() + 1e-9)
+			if z >= 3 && ratio > 1 {
+				f["error_shift"] = math.Min(1, math.Log10(ratio)/math.Log10(20))
+			}
+			add("error_rate", fmt.Sprintf("%s %s → %s within %s after the %s (%s, z=%.1f)", s.rateName(), s.formatRate(before.perUnit()),
+				s.formatRate(after.perUnit()), humanDuration(afterEnd.Sub(c.Time)), c.Kind, ratioText(ratio), z),
+				map[string]float64{"before": before.perUnit(), "after": after.perUnit(), "ratio": ratio, "z": z})
+		}
+		// Symptoms already there before the change speak against it.
+		early := s.rate(c.Time.Add(-150*time.Minute), c.Time.Add(-30*time.Minute))
+		late := s.rate(c.Time.Add(-30*time.Minute), c.Time)
+		if early.exposure > 0 && late.exposure > 0 {
+			z := poissonZ(late.errors, early.perUnit()*late.exposure)
+			if z >= 4 && late.perUnit() > 2*early.perUnit() {
+				f["pre_existing"] = 1
+				add("pre_existing", fmt.Sprintf("%s of %s was already rising before the %s (%s → %s)", s.rateName(), c.Service, c.Kind,
+					s.formatRate(early.perUnit()), s.formatRate(late.perUnit())), map[string]float64{"z": z})
+			}
+		}
+		if s.requests != nil {
+			rb := s.rate(c.Time.Add(-e.opt.BeforeWindow), c.Time)
+			ra := s.rate(c.Time, afterEnd)
+			mb, ma := rb.exposure/math.Max(1, minutes(c.Time.Add(-e.opt.BeforeWindow), c.Time)), ra.exposure/math.Max(1, minutes(c.Time, afterEnd))
+			if mb > 0 && ma/mb > 1.5 {
+				f["traffic_shift"] = math.Min(1, math.Log2(ma/mb)/3)
+				add("traffic", fmt.Sprintf("traffic of %s rose %.1f× after the %s: more load, not necessarily a defect", c.Service, ma/mb, c.Kind), map[string]float64{"ratio": ma / mb})
+			}
+		}
+	}
+
+	// New error fingerprints first seen after this change (and before the
+	// next change of the service), especially in the change's new release.
+	var newCount uint64
+	for i, fp := range fps {
+		newCount += fp.Count
+		rel := ""
+		if fp.Release != "" && fp.Release == c.Version {
+			rel = ", in the new release " + fp.Release
+			f["new_error_release"] = 1
+		}
+		if i < 3 {
+			add("new_error", fmt.Sprintf("new error %s: %q first seen %s after the %s (%d events%s)", fp.Type, truncate(fp.Message, 80),
+				humanDuration(fp.FirstSeen.Sub(c.Time)), c.Kind, fp.Count, rel), map[string]float64{"count": float64(fp.Count)})
+		} else if i == 3 {
+			add("new_error", fmt.Sprintf("and %d more new error fingerprints", len(fps)-3), nil)
+		}
+	}
+	if newCount > 0 {
+		f["new_error"] = math.Min(1, math.Log10(1+float64(newCount))/2)
+	}
+
+	if e.opt.Baseline {
+		if lead < 0 {
+			f["error_shift"] = 0
+		}
+		cand.Score = round3(0.4*f["time"] + 0.6*f["error_shift"])
+		return cand
+	}
+
+	e.latencyFeatures(w, c, afterEnd, &cand)
+	e.canaryFeatures(w, c, &cand)
+	e.rollbackFeatures(w, c, &cand)
+	e.elsewhereFeatures(w, c, onset, &cand)
+	e.logFeatures(ctx, w, c, afterEnd, &cand)
+
+	cand.Score = round3(e.model.Probability(f))
+	if lead < 0 && c.Kind != event.ChangeRollback {
+		cand.Score = round3(math.Min(cand.Score, 0.01))
+	}
+	return cand
+}
+
+func minutes(from, to time.Time) float64 { return to.Sub(from).Minutes() }
+
+func plural(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
+}
+
+// latencyFeatures: the changed service's p95 right after the change against
+// before, and the slow climb of latency or saturation gauges since the
+// change (leaks show hours later).
+func (e *Engine) latencyFeatures(w *window, c event.Change, afterEnd time.Time, cand *Candidate) {
+	f := cand.Features
+	if lat := w.latency(c.Service); lat != nil {
+		b, nb := w.meanRange(lat, c.Time.Add(-e.opt.BeforeWindow), c.Time)
+		a, na := w.meanRange(lat, c.Time, afterEnd)
+		if nb >= 5 && na >= 3 && b > 0 {
+			if r := a / b; r > 1.3 {
+				f["latency_shift"] = math.Min(1, math.Log2(r)/2)
+				cand.Evidence = append(cand.Evidence, Evidence{Kind: "latency", Summary: fmt.Sprintf("p95 latency %.0f ms → %.0f ms within %s after the %s (%.1f×)",
+					b, a, humanDuration(afterEnd.Sub(c.Time)), c.Kind, r), Values: map[string]float64{"before": b, "after": a, "ratio": r}})
+			}
+			// Drift: the last 30 minutes of the window against before.
+			late, nl := w.meanRange(lat, w.to.Add(-30*time.Minute), w.to)
+			if nl >= 5 && late/b > 1.5 && w.to.Sub(c.Time) > time.Hour {
+				f["latency_drift"] = math.Min(1, math.Log2(late/b)/2)
+				cand.Evidence = append(cand.Evidence, Evidence{Kind: "latency", Summary: fmt.Sprintf("p95 latency has climbed %.0f ms → %.0f ms in the %s since the %s",
+					b, late, humanDuration(w.to.Sub(c.Time)), c.Kind), Values: map[string]float64{"before": b, "now": late}})
+			}
+		}
+	}
+	for _, name := range saturationMetrics {
+		byKey := w.metrics[c.Service][name]
+		if len(byKey) == 0 {
+			continue
+		}
+		n := int(w.to.Sub(w.rfrom) / time.Minute)
+		v := make([]float64, n)
+		for i := range v {
+			v[i] = math.NaN()
+		}
+		for _, k := range byKey {
+			for i, x := range k.avg {
+				if !math.IsNaN(x) {
+					if math.IsNaN(v[i]) {
+						v[i] = 0
+					}
+					v[i] += x
+				}
+			}
+		}
+		older, n0 := w.meanRange(v, c.Time.Add(-90*time.Minute), c.Time.Add(-30*time.Minute))
+		before, n1 := w.meanRange(v, c.Time.Add(-30*time.Minute), c.Time)
+		late, n2 := w.meanRange(v, w.to.Add(-30*time.Minute), w.to)
+		if n0 < 5 || n1 < 5 || n2 < 5 || before <= 0 {
+			continue
+		}
+		flatBefore := math.Abs(before/older-1) < 0.1
+		if rise := late/before - 1; flatBefore && rise > 0.2 {
+			f["saturation_trend"] = math.Max(f["saturation_trend"], math.Min(1, rise))
+			cand.Evidence = append(cand.Evidence, Evidence{Kind: "saturation", Summary: fmt.Sprintf("%s flat before the %s, up %.0f%% since", name, c.Kind, 100*rise),
+				Values: map[string]float64{"before": before, "now": late}})
+		}
+	}
+}
+
+// canaryFeatures compares the changed service's series of the new version
+// (a "version" label equal to it, or instance names containing it) with its
+// other series over the same minutes: the comparison that separates one
+// bad release from good ones rolled out at the same time.
+func (e *Engine) canaryFeatures(w *window, c event.Change, cand *Candidate) {
+	if c.Version == "" {
+		return
+	}
+	byName := w.metrics[c.Service]
+	reqs, errs := byName[e.opt.RequestsMetric], byName[metricErrors]
+	if len(reqs) == 0 {
+		return
+	}
+	isNew := func(key string) bool { return key != "" && (key == c.Version || strings.Contains(key, c.Version)) }
+	var newKeys, oldKeys int
+	for k := range reqs {
+		switch {
+		case isNew(k):
+			newKeys++
+		case k != "":
+			oldKeys++
+		}
+	}
+	if newKeys == 0 || oldKeys == 0 {
+		return
+	}
+	from, to := w.idx(c.Time), w.idx(w.to)
+	var ne, nr, oe, or float64
+	for k, r := range reqs {
+		er := errs[k]
+		for i := from; i < to; i++ {
+			// Only minutes where both versions served compare like with like.
+			if math.IsNaN(r.sum[i]) {
+				continue
+			}
+			x := 0.0
+			if er != nil && !math.IsNaN(er.sum[i]) {
+				x = er.sum[i]
+			}
+			if isNew(k) {
+				nr += r.sum[i]
+				ne += x
+			} else if k != "" {
+				or += r.sum[i]
+				oe += x
+			}
+		}
+	}
+	f := cand.Features
+	f["canary_data"] = 1
+	if nr < 20 || or < 20 {
+		return
+	}
+	pn, po := ne/nr, oe/or
+	p := (ne + oe) / (nr + or)
+	z := 0.0
+	if p > 0 && p < 1 {
+		z = (pn - po) / math.Sqrt(p*(1-p)*(1/nr+1/or))
+	}
+	ratio := (pn + 1e-6) / (po + 1e-6)
+	var latRatio float64
+	if lat := byName[metricLatency]; len(lat) > 0 {
+		var ln, lo float64
+		var cn, co int
+		for k, s := range lat {
+			for i := from; i < to; i++ {
+				if math.IsNaN(s.avg[i]) {
+					continue
+				}
+				if isNew(k) {
+					ln += s.avg[i]
+					cn++
+				} else if k != "" {
+					lo += s.avg[i]
+					co++
+				}
+			}
+		}
+		if cn >= 3 && co >= 3 && lo > 0 {
+			latRatio = (ln / float64(cn)) / (lo / float64(co))
+		}
+	}
+	score := 0.0
+	if z >= 3 && ratio > 1.5 {
+		score = math.Min(1, math.Log10(ratio)/math.Log10(10))
+	}
+	if latRatio > 1.3 {
+		score = math.Max(score, math.Min(1, math.Log2(latRatio)))
+	}
+	if score > 0 {
+		f["canary_bad"] = score
+		cand.Evidence = append(cand.Evidence, Evidence{Kind: "canary", Summary: fmt.Sprintf("%s instances of %s fail %.2f%% of requests against %.2f%% on the other versions over the same minutes (z=%.1f)%s",
+			c.Version, c.Service, 100*pn, 100*po, z, latText(latRatio)), Values: map[string]float64{"new": pn, "old": po, "z": z, "latency_ratio": latRatio}})
+	} else {
+		f["canary_clean"] = 1
+		cand.Evidence = append(cand.Evidence, Evidence{Kind: "canary", Summary: fmt.Sprintf("%s instances of %s behave like the other versions (%.2f%% vs %.2f%% failing)",
+			c.Version, c.Service, 100*pn, 100*po), Values: map[string]float64{"new": pn, "old": po, "z": z}})
+	}
+}
+
+func latText(r float64) string {
+	if r > 1.3 {
+		return fmt.Sprintf(", p95 latency %.1f× theirs", r)
+	}
+	return ""
+}
+
+// rollbackFeatures: a later rollback that undid this change and after
+// which the errors of its service fell back is strong evidence for it; a
+// rollback itself is rarely a cause.
+func (e *Engine) rollbackFeatures(w *window, c event.Change, cand *Candidate) {
+	s := w.series[c.Service]
+	for _, r := range w.changes {
+		if r.Kind != event.ChangeRollback || r.Service != c.Service || !r.Time.After(c.Time) || c.Kind == event.ChangeRollback {
+			continue
+		}
+		undid := (c.Version != "" && r.PreviousVersion == c.Version) || (c.PreviousVersion != "" && r.Version == c.PreviousVersion)
+		if !undid {
+			continue
+		}
+		cand.Features["rolled_back"] = 0.5
+		summary := fmt.Sprintf("rolled back %s later (%s)", humanDuration(r.Time.Sub(c.Time)), describe(r))
+		if s != nil {
+			during := s.rate(c.Time, r.Time)
+			after := s.rate(r.Time.Add(2*time.Minute), w.to)
+			before := s.rate(c.Time.Add(-e.opt.BeforeWindow), c.Time)
+			if during.exposure > 0 && after.exposure > 0 && during.perUnit() > 2*before.perUnit() && after.perUnit() < 0.5*during.perUnit() {
+				cand.Features["rolled_back"] = 1
+				summary += fmt.Sprintf(", and %s fell %s → %s after it", s.rateName(), s.formatRate(during.perUnit()), s.formatRate(after.perUnit()))
+			}
+		}
+		cand.Evidence = append(cand.Evidence, Evidence{Kind: "rollback", Summary: summary})
+	}
+}
+
+// elsewhereFeatures: error surges at the onset in services the change
+// cannot reach (services that do not depend on its service) point to a
+// common cause outside our changes, such as a third-party outage.
+func (e *Engine) elsewhereFeatures(w *window, c event.Change, onset time.Time, cand *Candidate) {
+	if w.all == nil || onset.Equal(w.to) {
+		return
+	}
+	reach := dependents(w.topo, c.Service)
+	var hit []string
+	for svc, s := range w.all {
+		if reach[svc] {
+			continue
+		}
+		before := s.rate(onset.Add(-time.Hour), onset.Add(-2*time.Minute))
+		after := s.rate(onset.Add(-2*time.Minute), minTime(onset.Add(20*time.Minute), w.to))
+		if after.exposure == 0 || before.exposure == 0 {
+			continue
+		}
+		if z := poissonZ(after.errors, before.perUnit()*after.exposure); z >= 4 && after.perUnit() > 3*before.perUnit() && after.errors >= 10 {
+			hit = append(hit, svc)
+		}
+	}
+	if len(hit) > 0 {
+		sort.Strings(hit)
+		cand.Features["elsewhere"] = math.Min(1, float64(len(hit))/2)
+		if len(hit) > 4 {
+			hit = append(hit[:4], "…")
+		}
+		cand.Evidence = append(cand.Evidence, Evidence{Kind: "elsewhere", Summary: fmt.Sprintf("errors surged at the same time in %s, which %s cannot reach", strings.Join(hit, ", "), c.Service),
+			Values: map[string]float64{"services": float64(len(hit))}})
+	}
+}
+
+func minTime(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
+}
+
+// logFeatures is filled in by the log-pattern comparison.
+func (e *Engine) logFeatures(ctx context.Context, w *window, c event.Change, afterEnd time.Time, cand *Candidate) {
+}
