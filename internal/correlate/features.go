@@ -200,7 +200,8 @@ func (e *Engine) latencyFeatures(w *window, c event.Change, afterEnd time.Time, 
 // other series over the same minutes: the comparison that separates one
 // bad release from good ones rolled out at the same time.
 func (e *Engine) canaryFeatures(w *window, c event.Change, cand *Candidate) {
-	if c.Version == "" {
+	region := c.Attributes["region"]
+	if c.Version == "" && region == "" {
 		return
 	}
 	byName := w.metrics[c.Service]
@@ -208,7 +209,14 @@ func (e *Engine) canaryFeatures(w *window, c event.Change, cand *Candidate) {
 	if len(reqs) == 0 {
 		return
 	}
-	isNew := func(key string) bool { return key != "" && (key == c.Version || strings.Contains(key, c.Version)) }
+	// A series is "new" when it runs the change's version, or lives in the
+	// region a partial rollout went to.
+	isNew := func(key string) bool {
+		if region != "" && key == "region="+region {
+			return true
+		}
+		return c.Version != "" && key != "" && (key == c.Version || strings.Contains(key, c.Version))
+	}
 	var newKeys, oldKeys int
 	for k := range reqs {
 		switch {
@@ -286,13 +294,20 @@ func (e *Engine) canaryFeatures(w *window, c event.Change, cand *Candidate) {
 	}
 	if score > 0 {
 		f["canary_bad"] = score
-		cand.Evidence = append(cand.Evidence, Evidence{Kind: "canary", Summary: fmt.Sprintf("%s instances of %s fail %.2f%% of requests against %.2f%% on the other versions over the same minutes (z=%.1f)%s",
-			c.Version, c.Service, 100*pn, 100*po, z, latText(latRatio)), Values: map[string]float64{"new": pn, "old": po, "z": z, "latency_ratio": latRatio}})
+		cand.Evidence = append(cand.Evidence, Evidence{Kind: "canary", Summary: fmt.Sprintf("%s instances of %s fail %.2f%% of requests against %.2f%% on the others over the same minutes (z=%.1f)%s",
+			rolloutName(c), c.Service, 100*pn, 100*po, z, latText(latRatio)), Values: map[string]float64{"new": pn, "old": po, "z": z, "latency_ratio": latRatio}})
 	} else {
 		f["canary_clean"] = 1
-		cand.Evidence = append(cand.Evidence, Evidence{Kind: "canary", Summary: fmt.Sprintf("%s instances of %s behave like the other versions (%.2f%% vs %.2f%% failing)",
-			c.Version, c.Service, 100*pn, 100*po), Values: map[string]float64{"new": pn, "old": po, "z": z}})
+		cand.Evidence = append(cand.Evidence, Evidence{Kind: "canary", Summary: fmt.Sprintf("%s instances of %s behave like the others (%.2f%% vs %.2f%% failing)",
+			rolloutName(c), c.Service, 100*pn, 100*po), Values: map[string]float64{"new": pn, "old": po, "z": z}})
 	}
+}
+
+func rolloutName(c event.Change) string {
+	if r := c.Attributes["region"]; r != "" && c.Version == "" {
+		return r
+	}
+	return c.Version
 }
 
 func latText(r float64) string {

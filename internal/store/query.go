@@ -182,7 +182,7 @@ func (s *Store) Count(ctx context.Context, table string) (uint64, error) {
 
 // MetricBucket is one metric's aggregate in one minute for one service and
 // one series key: the series' "version" label, else its "instance" label,
-// else "" (service-level series). Sum adds the points (counts), Avg and Max
+// else "region=" and its "region" label, else "" (service-level series). Sum adds the points (counts), Avg and Max
 // summarise gauges such as latency, Points counts them.
 type MetricBucket struct {
 	Service, Name, Key string
@@ -192,7 +192,7 @@ type MetricBucket struct {
 }
 
 const metricKeyedQuery = `
-SELECT service, name, multiIf(labels['version'] != '', labels['version'], labels['instance'] != '', labels['instance'], '') AS key,
+SELECT service, name, multiIf(labels['version'] != '', labels['version'], labels['instance'] != '', labels['instance'], labels['region'] != '', concat('region=', labels['region']), '') AS key,
        toStartOfMinute(time) AS minute, sum(value), avg(value), max(value), count()
 FROM metric_points FINAL
 WHERE service IN {services:Array(String)} AND name IN {names:Array(String)}
