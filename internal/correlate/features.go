@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/correlator/correlator/internal/event"
+	"github.com/correlator/correlator/internal/logpattern"
 	"github.com/correlator/correlator/internal/store"
 )
 
@@ -385,6 +386,45 @@ func minTime(a, b time.Time) time.Time {
 	return b
 }
 
-// logFeatures is filled in by the log-pattern comparison.
+// logFeatures mines the changed service's warning-and-worse log lines in
+// the hour before the change and in the minutes after it into templates
+// (Drain) and reports templates that are new or significantly more
+// frequent after it: a new failure mode of the changed code.
 func (e *Engine) logFeatures(ctx context.Context, w *window, c event.Change, afterEnd time.Time, cand *Candidate) {
+	if cand.Features["after_onset"] == 1 || !afterEnd.After(c.Time) {
+		return
+	}
+	const warn, limit = 13, 5000
+	before, err := e.r.LogBodies(ctx, c.Service, c.Time.Add(-time.Hour), c.Time, warn, limit)
+	if err != nil {
+		cand.Evidence = append(cand.Evidence, Evidence{Kind: "logs", Summary: "log patterns unavailable: " + err.Error()})
+		return
+	}
+	after, err := e.r.LogBodies(ctx, c.Service, c.Time, afterEnd, warn, limit)
+	if err != nil || len(after) == 0 {
+		return
+	}
+	if len(before) == 0 {
+		// No warnings at all before: every pattern after is new.
+		before = []string{""}
+	}
+	shifts := logpattern.Diff(before, after, logpattern.Options{}, 5)
+	n := 0
+	for _, sh := range shifts {
+		if !sh.New && sh.Z < 4 {
+			continue
+		}
+		n++
+		if n <= 2 {
+			what := "new log pattern"
+			if !sh.New {
+				what = fmt.Sprintf("log pattern %.0f× more frequent", sh.AfterRate/math.Max(sh.BeforeRate, 1e-9))
+			}
+			cand.Evidence = append(cand.Evidence, Evidence{Kind: "logs", Summary: fmt.Sprintf("%s after the %s: %q (%d lines after, %d before)",
+				what, c.Kind, truncate(sh.Example, 100), sh.After, sh.Before), Values: map[string]float64{"after": float64(sh.After), "before": float64(sh.Before), "z": sh.Z}})
+		}
+	}
+	if n > 0 {
+		cand.Features["log_pattern"] = math.Min(1, float64(n)/2)
+	}
 }
