@@ -43,7 +43,7 @@ type Shift struct {
 // change, and the p-value is the exact binomial upper tail. Z restates
 // that p-value in standard deviations. A template never seen before is
 // significant only with enough lines: with windows of equal size it needs
-// about log2(tested/DiffAlpha) of them (13 to 14 for 50 templates).
+// about log2(tested/DiffAlpha) of them (13 for 50 templates tested).
 //
 // Both windows go through one Miner, before first, so a template is the
 // same text in both. Clusters whose final templates are the same text are

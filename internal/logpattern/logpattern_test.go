@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestMaskToken(t *testing.T) {
@@ -18,6 +19,7 @@ func TestMaskToken(t *testing.T) {
 		{"1.532s", "<*>"},
 		{"1h2m3.5s", "<*>"},
 		{"150µs", "<*>"},
+		{"150μs", "<*>"},
 		{"99.9%", "<*>"},
 		{"512MB", "<*>"},
 		{"30000ms.", "<*>"},
@@ -87,6 +89,32 @@ func TestMaskToken(t *testing.T) {
 		}
 		if got := mask(tt.want); got != tt.want {
 			t.Errorf("mask(%q) = %q, want it unchanged", tt.want, got)
+		}
+	}
+}
+
+// TestMaskLongTokens checks that masking is linear in the token's length
+// on tokens made to defeat a match again and again, and that long values
+// are still masked.
+func TestMaskLongTokens(t *testing.T) {
+	tests := []struct {
+		tok, want string
+	}{
+		{strings.Repeat("a.", 1<<15) + "q", ""},
+		{strings.Repeat("a:", 1<<15) + "q", ""},
+		{strings.Repeat("1.", 1<<15) + "q", ""},
+		{strings.Repeat("1h", 1<<15) + "q", ""},
+		{strings.Repeat("12", 1<<15), "<*>"},
+		{strings.Repeat("1a", 1<<15), "<*>"},
+	}
+	for _, tt := range tests {
+		start := time.Now()
+		got, _, _ := maskToken([]byte(tt.tok), nil)
+		if d := time.Since(start); d > 2*time.Second {
+			t.Errorf("masking %q... took %v", tt.tok[:8], d)
+		}
+		if tt.want != "" && string(got) != tt.want {
+			t.Errorf("mask(%q...) = %q..., want %q", tt.tok[:8], got[:min(8, len(got))], tt.want)
 		}
 	}
 }

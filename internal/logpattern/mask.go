@@ -74,14 +74,22 @@ func isLetter(c byte) bool { return (c|0x20)-'a' < 26 }
 // isWord reports whether c is an ASCII word character, [A-Za-z0-9_].
 func isWord(c byte) bool { return isLetter(c) || isDigit(c) || c == '_' }
 
-func inSet(c byte, set string) bool {
-	for i := 0; i < len(set); i++ {
-		if set[i] == c {
-			return true
-		}
+// punct classifies bytes as openPunct or closePunct, built once from
+// them and never written after.
+var punct = func() (t [256]uint8) {
+	for i := 0; i < len(openPunct); i++ {
+		t[openPunct[i]] |= isOpen
 	}
-	return false
-}
+	for i := 0; i < len(closePunct); i++ {
+		t[closePunct[i]] |= isClose
+	}
+	return t
+}()
+
+const (
+	isOpen = 1 << iota
+	isClose
+)
 
 // nextToken returns the bounds of the first token of s at or after i, or
 // start == len(s) if there is none. Tokens are separated by Unicode white
@@ -144,10 +152,10 @@ func maskToken(in, out []byte) (masked, in2, out2 []byte) {
 // appendMasked appends the masked form of tok to dst: one pass.
 func appendMasked(dst, tok []byte) []byte {
 	i, j := 0, len(tok)
-	for i < j && inSet(tok[i], openPunct) {
+	for i < j && punct[tok[i]]&isOpen != 0 {
 		i++
 	}
-	for j > i && inSet(tok[j-1], closePunct) {
+	for j > i && punct[tok[j-1]]&isClose != 0 {
 		j--
 	}
 	if i == j {
@@ -284,6 +292,14 @@ func onlyWildcards(b []byte) bool {
 	}
 	return seen
 }
+
+// Bounds on the matches that span several runs of word characters, so
+// that a failed match costs a bounded look ahead and masking a token stays
+// linear in its length ("1.1.1.1…" or "a:a:a:a…" over 64 KiB).
+const (
+	maxColonHex    = 64 // longer than any IPv6 address or time
+	maxNumberParts = 16 // digit runs in one number: 1.2.3, 1h2m3s
+)
 
 // matchValue returns the length of the value that starts at s[i], a word
 // character at the start of a run, or 0 if none does. Every match ends
@@ -447,7 +463,8 @@ func matchIPv4(s []byte, i int) int {
 // pattern does not know (2026:10:15:32 in access logs).
 func matchColonHex(s []byte, i int) int {
 	j, colons, digit := i, 0, false
-	for ; j < len(s); j++ {
+	limit := min(len(s), i+maxColonHex+1)
+	for ; j < limit; j++ {
 		c := s[j]
 		if c == ':' {
 			colons++
@@ -463,7 +480,7 @@ func matchColonHex(s []byte, i int) int {
 		}
 		j--
 	}
-	if colons < 2 || !digit || !endsRun(s, j) {
+	if colons < 2 || !digit || j-i > maxColonHex || !endsRun(s, j) {
 		return 0
 	}
 	return j - i
@@ -488,7 +505,10 @@ func match0x(s []byte, i int) int {
 // durations (1h2m3.5s).
 func matchNumber(s []byte, i int) int {
 	j := i
-	for {
+	for parts := 0; ; parts++ {
+		if parts == maxNumberParts {
+			return 0
+		}
 		n := digits(s, j)
 		if n == 0 {
 			return 0
@@ -496,6 +516,9 @@ func matchNumber(s []byte, i int) int {
 		j += n
 		// A fraction, or the parts of a dotted version (4.12.0).
 		for j+1 < len(s) && s[j] == '.' && isDigit(s[j+1]) {
+			if parts++; parts == maxNumberParts {
+				return 0
+			}
 			j += 1 + digits(s, j+1)
 		}
 		u := matchUnit(s, j)
@@ -512,6 +535,13 @@ func matchNumber(s []byte, i int) int {
 
 // matchUnit returns the length of the unit at s[j:], or 0.
 func matchUnit(s []byte, j int) int {
+	if j == len(s) {
+		return 0
+	}
+	// Every unit starts with a letter, '%' or the lead byte of µ or μ.
+	if c := s[j]; !isLetter(c) && c != '%' && c != 0xc2 && c != 0xce {
+		return 0
+	}
 	for _, u := range units {
 		if len(s)-j < len(u) {
 			continue
@@ -566,7 +596,7 @@ func hasDigit(tok string) bool {
 // '=', opening punctuation included, or "" if tok is not key=value.
 func keyPrefix(tok string) string {
 	i := 0
-	for i < len(tok) && inSet(tok[i], openPunct) {
+	for i < len(tok) && punct[tok[i]]&isOpen != 0 {
 		i++
 	}
 	if i == len(tok) {
