@@ -34,7 +34,13 @@ type window struct {
 	all             map[string]*series // error counts of every service
 	metrics         map[string]map[string]map[string]*keyed
 	fps             [][]store.Fingerprint // indexed like changes
+	// own holds, per service in scope, when its own error rate, latency
+	// and saturation began to shift (zero: no shift found).
+	own map[string]ownShift
 }
+
+// ownShift is when each signal of one service began to shift.
+type ownShift struct{ errors, latency, saturation time.Time }
 
 // keyed is one metric of one service and series key, per minute.
 type keyed struct {
@@ -122,8 +128,115 @@ func (e *Engine) load(ctx context.Context, q Query) (*window, error) {
 		return nil, err
 	}
 	w.all = buildSeries(all, nil, w.rfrom, w.to)
+	w.own = map[string]ownShift{}
+	for _, svc := range w.scope {
+		var o ownShift
+		if t, ok := w.series[svc].detectOnset(w.from); ok {
+			o.errors = t
+		}
+		if lat := w.latency(svc); lat != nil {
+			if i, ok := meanShift(lat, w.idx(w.from)); ok {
+				o.latency = w.rfrom.Add(time.Duration(i) * time.Minute)
+			}
+		}
+		if sat := w.saturation(svc); sat != nil {
+			if i, ok := climbStart(sat, w.idx(w.from)); ok {
+				o.saturation = w.rfrom.Add(time.Duration(i) * time.Minute)
+			}
+		}
+		w.own[svc] = o
+	}
 	w.fps, err = e.attributeFingerprints(ctx, w.changes, w.from, w.to)
 	return w, err
+}
+
+// saturation sums the service's saturation gauges per minute (the first
+// one it reports), NaN where none.
+func (w *window) saturation(svc string) []float64 {
+	for _, name := range saturationMetrics {
+		byKey := w.metrics[svc][name]
+		if len(byKey) == 0 {
+			continue
+		}
+		n := int(w.to.Sub(w.rfrom) / time.Minute)
+		v := nanSlice(n)
+		for _, k := range byKey {
+			for i, x := range k.avg {
+				if !math.IsNaN(x) {
+					if math.IsNaN(v[i]) {
+						v[i] = 0
+					}
+					v[i] += x
+				}
+			}
+		}
+		return v
+	}
+	return nil
+}
+
+// climbStart finds where a flat gauge starts climbing steadily: the knee
+// k of a flat-then-linear fit (v = a before k, a + b·(i−k) after) that
+// explains the series far better than a flat line, with a rise of at least
+// 20% by the end. It looks at knees from start on.
+func climbStart(v []float64, start int) (int, bool) {
+	var xs []int
+	var ys []float64
+	for i, y := range v {
+		if !math.IsNaN(y) {
+			xs = append(xs, i)
+			ys = append(ys, y)
+		}
+	}
+	n := len(ys)
+	if n < 30 {
+		return 0, false
+	}
+	var mean float64
+	for _, y := range ys {
+		mean += y
+	}
+	mean /= float64(n)
+	var sseFlat float64
+	for _, y := range ys {
+		sseFlat += (y - mean) * (y - mean)
+	}
+	best, bestK, bestB, bestA := math.Inf(1), -1, 0.0, 0.0
+	for j := 10; j < n-10; j++ {
+		k := xs[j]
+		if k < start {
+			continue
+		}
+		// Least squares of y = a + b·max(0, x−k).
+		var sx, sy, sxx, sxy float64
+		for i, y := range ys {
+			x := math.Max(0, float64(xs[i]-k))
+			sx += x
+			sy += y
+			sxx += x * x
+			sxy += x * y
+		}
+		fn := float64(n)
+		den := fn*sxx - sx*sx
+		if den == 0 {
+			continue
+		}
+		b := (fn*sxy - sx*sy) / den
+		a := (sy - b*sx) / fn
+		var sse float64
+		for i, y := range ys {
+			r := y - a - b*math.Max(0, float64(xs[i]-k))
+			sse += r * r
+		}
+		if sse < best {
+			best, bestK, bestB, bestA = sse, k, b, a
+		}
+	}
+	if bestK < 0 || bestB <= 0 || bestA <= 0 {
+		return 0, false
+	}
+	rise := bestB * float64(xs[n-1]-bestK) / bestA
+	return bestK, rise > 0.2 && sseFlat > 4*best
 }
 
 func buildKeyed(mb []store.MetricBucket, from, to time.Time) map[string]map[string]map[string]*keyed {
@@ -253,6 +366,9 @@ func (w *window) detectOnset() (time.Time, string) {
 		if i, ok := meanShift(lat, w.idx(w.from)); ok {
 			return w.rfrom.Add(time.Duration(i) * time.Minute), "detected"
 		}
+	}
+	if on, ok := w.series[w.q.Service].detectOnsetWeak(w.from); ok {
+		return on, "detected (weak)"
 	}
 	return w.to, "none"
 }

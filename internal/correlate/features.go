@@ -116,6 +116,7 @@ func (e *Engine) candidate(ctx context.Context, w *window, onset time.Time, c ev
 		return cand
 	}
 
+	e.ownShiftFeatures(w, c, &cand)
 	e.latencyFeatures(w, c, afterEnd, &cand)
 	e.canaryFeatures(w, c, &cand)
 	e.rollbackFeatures(w, c, &cand)
@@ -426,5 +427,50 @@ func (e *Engine) logFeatures(ctx context.Context, w *window, c event.Change, aft
 	}
 	if n > 0 {
 		cand.Features["log_pattern"] = math.Min(1, float64(n)/2)
+	}
+}
+
+// ownShiftFeatures: when the changed service's own error rate, latency or
+// saturation began to shift, and this change is the last change of that
+// service before the shift, the shift is attributed to it (as new error
+// fingerprints are). Earlier changes of the service get nothing: the
+// later one stands between them and the shift.
+func (e *Engine) ownShiftFeatures(w *window, c event.Change, cand *Candidate) {
+	o, ok := w.own[c.Service]
+	if !ok {
+		return
+	}
+	last := func(t time.Time) bool {
+		if t.IsZero() || t.Before(c.Time) {
+			return false
+		}
+		for _, x := range w.changes {
+			if x.Service == c.Service && x.ID != c.ID && x.Time.After(c.Time) && !x.Time.After(t) {
+				return false
+			}
+		}
+		return true
+	}
+	type sig struct {
+		name, feature string
+		at            time.Time
+		decay         time.Duration
+	}
+	for _, s := range []sig{
+		{"error rate", "owns_error_shift", o.errors, 30 * time.Minute},
+		{"p95 latency", "owns_latency_shift", o.latency, 30 * time.Minute},
+		{"saturation", "owns_saturation_climb", o.saturation, 30 * time.Minute},
+	} {
+		if !last(s.at) {
+			continue
+		}
+		lag := s.at.Sub(c.Time)
+		v := math.Exp(-float64(lag) / float64(s.decay))
+		if v < 0.05 {
+			continue
+		}
+		cand.Features[s.feature] = v
+		cand.Evidence = append(cand.Evidence, Evidence{Kind: "shift", Summary: fmt.Sprintf("%s of %s began to rise at %s, %s after this %s, the last change of %s before it",
+			s.name, c.Service, s.at.Format("15:04"), humanDuration(lag), c.Kind, c.Service), Values: map[string]float64{"lag_minutes": lag.Minutes()}})
 	}
 }

@@ -148,3 +148,47 @@ func (s *series) detectOnset(from time.Time) (time.Time, bool) {
 	}
 	return s.start.Add(time.Duration(bestK) * time.Minute), true
 }
+
+// detectOnsetWeak is detectOnset with a low bar (log-likelihood ratio 3),
+// for when the question itself says there are symptoms: an alert fired,
+// maybe only minutes after they began, so the rise is short.
+func (s *series) detectOnsetWeak(from time.Time) (time.Time, bool) {
+	if s == nil {
+		return time.Time{}, false
+	}
+	n := len(s.errors)
+	pe, px := make([]float64, n+1), make([]float64, n+1)
+	for i := 0; i < n; i++ {
+		pe[i+1] = pe[i] + s.errors[i]
+		x := 1.0
+		if s.requests != nil {
+			x = s.requests[i]
+		}
+		px[i+1] = px[i] + x
+	}
+	if pe[n] == 0 || px[n] == 0 {
+		return time.Time{}, false
+	}
+	ll := func(e, x float64) float64 {
+		if e == 0 || x == 0 {
+			return 0
+		}
+		return e * math.Log(e/x)
+	}
+	base := ll(pe[n], px[n])
+	best, bestK := 0.0, -1
+	for k := max(s.index(from), 3); k < n; k++ {
+		e1, x1 := pe[k], px[k]
+		e2, x2 := pe[n]-pe[k], px[n]-px[k]
+		if x1 == 0 || x2 == 0 || e2/x2 <= 2*e1/x1 {
+			continue
+		}
+		if llr := ll(e1, x1) + ll(e2, x2) - base; llr > best {
+			best, bestK = llr, k
+		}
+	}
+	if bestK < 0 || best < 3 {
+		return time.Time{}, false
+	}
+	return s.start.Add(time.Duration(bestK) * time.Minute), true
+}
