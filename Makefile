@@ -5,7 +5,7 @@ BIN     := bin/correlator
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: all build chdb demo test test-race bench lint clean
+.PHONY: all build chdb demo eval fit test test-race bench bench-big lint clean
 
 all: build
 
@@ -19,6 +19,16 @@ build:
 # injected incident, and the ranked "what changed?" answer.
 demo: chdb build
 	./$(BIN) demo
+
+# The evaluation suite: every scenario family, engine beside the baseline,
+# PASS/FAIL per target, on the test split (seeds the model never saw).
+eval: chdb build
+	./$(BIN) eval --split test --json eval-test.json
+
+# Refit the engine's model on the development split (writes
+# internal/correlate/model.json); never on the test split.
+fit: chdb build
+	./$(BIN) eval --split dev --per-family 10 --fit --json eval-dev.json
 
 test: chdb
 	$(GO) vet ./...

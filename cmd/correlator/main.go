@@ -33,6 +33,7 @@ Commands:
   whatchanged  rank the changes that may explain a service's symptoms
   import       load NDJSON files (changes, errors, logs, metrics, services)
   demo         generate a synthetic production with one incident and answer it
+  eval         score the engine and the baseline on generated incidents (--fit refits the model)
   migrate      create or update the ClickHouse schema (--print shows the DDL)
   check-config validate the configuration and print it with secrets hidden
   version      print the version
@@ -65,6 +66,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cmdImport(ctx, rest, stdout, stderr)
 	case "demo":
 		err = cmdDemo(ctx, rest, stdout, stderr)
+	case "eval":
+		err = cmdEval(ctx, rest, stdout, stderr)
 	case "migrate":
 		err = cmdMigrate(ctx, rest, stdout, stderr)
 	case "check-config":
