@@ -31,6 +31,7 @@ func (e *Engine) candidate(ctx context.Context, w *window, onset time.Time, c ev
 		add("time", fmt.Sprintf("%s %s after symptom onset: cannot have caused it", c.Kind, humanDuration(-lead)), map[string]float64{"minutes_before_onset": lead.Minutes()})
 	} else {
 		f["time"] = math.Exp(-float64(lead) / float64(e.opt.TimeDecay))
+		f["time_fast"] = math.Exp(-float64(lead) / float64(5*time.Minute))
 		f["time_slow"] = math.Exp(-float64(lead) / float64(6*time.Hour))
 		add("time", fmt.Sprintf("%s %s before symptom onset", c.Kind, humanDuration(lead)), map[string]float64{"minutes_before_onset": lead.Minutes()})
 	}
@@ -356,10 +357,12 @@ func (e *Engine) elsewhereFeatures(w *window, c event.Change, onset time.Time, c
 	}
 	reach := dependents(w.topo, c.Service)
 	var hit []string
+	outside := 0
 	for svc, s := range w.all {
 		if reach[svc] {
 			continue
 		}
+		outside++
 		before := s.rate(onset.Add(-time.Hour), onset.Add(-2*time.Minute))
 		after := s.rate(onset.Add(-2*time.Minute), minTime(onset.Add(20*time.Minute), w.to))
 		if after.exposure == 0 || before.exposure == 0 {
@@ -372,6 +375,10 @@ func (e *Engine) elsewhereFeatures(w *window, c event.Change, onset time.Time, c
 	if len(hit) > 0 {
 		sort.Strings(hit)
 		cand.Features["elsewhere"] = math.Min(1, float64(len(hit))/2)
+		cand.Features["elsewhere_share"] = float64(len(hit)) / float64(outside)
+		// A shift of the change's own service that coincides with surges
+		// it cannot have caused is probably the same outside cause.
+		cand.Features["shift_shared"] = cand.Features["elsewhere"] * math.Max(cand.Features["error_shift"], cand.Features["owns_error_shift"])
 		if len(hit) > 4 {
 			hit = append(hit[:4], "…")
 		}
@@ -457,8 +464,8 @@ func (e *Engine) ownShiftFeatures(w *window, c event.Change, cand *Candidate) {
 		decay         time.Duration
 	}
 	for _, s := range []sig{
-		{"error rate", "owns_error_shift", o.errors, 30 * time.Minute},
-		{"p95 latency", "owns_latency_shift", o.latency, 30 * time.Minute},
+		{"error rate", "owns_error_shift", o.errors, 10 * time.Minute},
+		{"p95 latency", "owns_latency_shift", o.latency, 10 * time.Minute},
 		{"saturation", "owns_saturation_climb", o.saturation, 30 * time.Minute},
 	} {
 		if !last(s.at) {
