@@ -69,6 +69,10 @@ func (f *fakeReader) NewFingerprints(_ context.Context, svc string, _, from, to 
 	return out, nil
 }
 
+// testModel fixes the weights the unit tests assume, so they test the
+// features and the ranking rather than the shipped model's fit.
+var testModel = &Model{Bias: -4, Weights: map[string]float64{"time": 2, "error_shift": 5, "new_error_release": 1}, AbstainBelow: 0.3}
+
 var base = time.Date(2026, 11, 3, 12, 0, 0, 0, time.UTC)
 
 // traffic adds per-minute requests and errors for svc over [from, to):
@@ -102,12 +106,15 @@ func TestWhatChangedRanksTheCause(t *testing.T) {
 	traffic(f, "api", at.Add(-4*time.Hour), at, 1000, 0.002, onset, 0.08)
 	traffic(f, "db", at.Add(-4*time.Hour), at, 500, 0.001, time.Time{}, 0)
 
-	ans, err := New(f, Options{}).WhatChanged(context.Background(), Query{Service: "api", At: at, Lookback: 2 * time.Hour})
+	ans, err := New(f, Options{Model: testModel}).WhatChanged(context.Background(), Query{Service: "api", At: at, Lookback: 2 * time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if ans.OnsetSource != "detected" || !ans.Onset.Equal(onset) {
 		t.Errorf("onset = %v (%s), want %v detected", ans.Onset, ans.OnsetSource, onset)
+	}
+	if ans.Verdict != VerdictCause || !strings.Contains(ans.Summary, "Most likely cause: deploy v2 of api") {
+		t.Errorf("verdict %q, summary %q", ans.Verdict, ans.Summary)
 	}
 	if !reflect.DeepEqual(ans.Scope, []string{"api", "db"}) {
 		t.Errorf("scope = %v", ans.Scope)
@@ -160,7 +167,7 @@ func TestWhatChangedWithoutShiftReportsNoOnset(t *testing.T) {
 	at := base.Add(3 * time.Hour)
 	f := &fakeReader{topo: map[string][]string{}, changes: []event.Change{{ID: "c", Time: at.Add(-30 * time.Minute), Kind: event.ChangeDeploy, Service: "api"}}}
 	traffic(f, "api", at.Add(-4*time.Hour), at, 1000, 0.002, time.Time{}, 0)
-	ans, err := New(f, Options{}).WhatChanged(context.Background(), Query{Service: "api", At: at})
+	ans, err := New(f, Options{Model: testModel}).WhatChanged(context.Background(), Query{Service: "api", At: at})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -169,6 +176,9 @@ func TestWhatChangedWithoutShiftReportsNoOnset(t *testing.T) {
 	}
 	if len(ans.Candidates) != 1 || ans.Candidates[0].Score > 0.4 {
 		t.Errorf("a change without any shift scored %+v", ans.Candidates)
+	}
+	if ans.Verdict != VerdictAbstain || !strings.HasPrefix(ans.Summary, "No change explains this") {
+		t.Errorf("verdict %q, summary %q: want an abstention", ans.Verdict, ans.Summary)
 	}
 }
 
@@ -183,7 +193,7 @@ func TestGivenOnsetAndErrorsWithoutRequests(t *testing.T) {
 		}
 		f.errors = append(f.errors, store.Bucket{Service: "api", Minute: m, Count: uint64(n), Estimate: n})
 	}
-	ans, err := New(f, Options{}).WhatChanged(context.Background(), Query{Service: "api", At: at, Onset: onset})
+	ans, err := New(f, Options{Model: testModel}).WhatChanged(context.Background(), Query{Service: "api", At: at, Onset: onset})
 	if err != nil {
 		t.Fatal(err)
 	}
