@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/correlator/correlator/internal/collectors/fileimport"
@@ -24,7 +25,7 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	var sf storeFlags
 	sf.register(fs)
 	seed := fs.Uint64("seed", 1, "scenario seed")
-	family := fs.String("family", string(scenario.BadDeploy), "incident family: bad-deploy or bad-deploy-dependency")
+	family := fs.String("family", string(scenario.BadDeploy), "incident family: "+familyNames())
 	days := fs.Int("days", scenario.DefaultDays, "days of history")
 	serveFlag := fs.Bool("serve", false, "keep the API up on the demo store afterwards")
 	listen := fs.String("listen", "127.0.0.1:8080", "address for --serve")
@@ -127,4 +128,12 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	cfg.Listen = *listen
 	return serve(ctx, cfg, slog.New(slog.NewTextHandler(stderr, nil)), nil)
+}
+
+func familyNames() string {
+	names := make([]string, len(scenario.Families))
+	for i, f := range scenario.Families {
+		names[i] = string(f)
+	}
+	return strings.Join(names, ", ")
 }

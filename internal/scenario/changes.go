@@ -19,15 +19,20 @@ const (
 	roleBackground role = iota // routine and innocent
 	roleDecoy                  // innocent, planted near the incident
 	roleCause                  // the incident's cause
+	roleMitigation             // innocent, ends the incident's symptoms
 )
 
 // plannedChange is a change while the schedule is built. Only Time and Kind
-// are set until finalizeChanges fills the rest in time order.
+// are set until finalizeChanges fills the rest in time order, keeping the
+// attributes a plan preset: a flag's or config key's old and new values, a
+// partial rollout's "rollout", "canary_percent" or "region".
 type plannedChange struct {
 	event.Change
-	svc    int
-	role   role
-	undoes *plannedChange // the deploy a rollback undoes
+	svc     int
+	role    role
+	undoes  *plannedChange // the deploy a rollback undoes
+	partial bool           // a deploy to the service's canary shards only
+	reason  string         // a rollback's reason, or "" for a routine one
 }
 
 // Rates of background changes.
@@ -51,8 +56,9 @@ func (g *generator) scheduleChanges(r *rand.Rand) {
 		return c
 	}
 	span := g.end.Sub(g.start)
+	busy := g.changeRate()
 	for _, s := range g.svcs {
-		every := time.Duration(uniform(r, minDeployPerDay, maxDeployPerDay) * float64(24*time.Hour))
+		every := time.Duration(uniform(r, minDeployPerDay, maxDeployPerDay) / busy * float64(24*time.Hour))
 		n := 0
 		for t := g.start.Add(between(r, 0, every)); ; {
 			t = g.workingTime(r, t)
@@ -83,7 +89,7 @@ func (g *generator) scheduleChanges(r *rand.Rand) {
 		kind   event.ChangeKind
 		perDay float64
 	}{{event.ChangeFlag, flagsPerDay}, {event.ChangeConfig, configsPerDay}} {
-		for range max(2, poisson(r, k.perDay*days)) {
+		for range max(2, poisson(r, k.perDay*days*busy)) {
 			// Mostly in working hours, else whenever (an on-call tweak).
 			t := g.start.Add(between(r, 0, span))
 			if w := g.workingTime(r, t); w.Before(g.end) && r.Float64() < 0.8 {
@@ -133,9 +139,12 @@ func (g *generator) workingTime(r *rand.Rand, t time.Time) time.Time {
 // change: versions (a deploy bumps, a rollback returns to what its deploy
 // replaced), commits, authors, pull requests, flag and config states, and an
 // ID derived from the content. It also records each service's releases.
+// Routine flag flips and config edits leave alone the flag or key a plan
+// reserved for a service: its history stays the plan's.
 func (g *generator) finalizeChanges(r *rand.Rand) {
 	type state struct {
 		cur, highest version
+		canary       string    // the canary version of a partial release, or ""
 		history      []version // versions replaced by deploys, most recent last
 		pr           int
 		flags        map[string]int // flag -> index into flagSteps
@@ -152,21 +161,31 @@ func (g *generator) finalizeChanges(r *rand.Rand) {
 		c.Service = s.name
 		c.Environment = Environment
 		c.Author = pick(r, authors)
+		preset := c.Attributes
 		switch c.Kind {
 		case event.ChangeDeploy:
 			next := version{ss.highest.major, ss.highest.minor + 1, 0}
 			if r.Float64() < 0.2 {
 				next = version{ss.highest.major, ss.highest.minor, ss.highest.patch + 1}
 			}
-			ss.history = append(ss.history, ss.cur)
 			c.PreviousVersion, c.Version = ss.cur.String(), next.String()
-			ss.cur, ss.highest = next, next
+			ss.highest = next
+			if c.partial {
+				ss.canary = next.String()
+			} else {
+				ss.history = append(ss.history, ss.cur)
+				ss.cur, ss.canary = next, ""
+			}
 			ss.pr += 1 + r.IntN(40)
 			c.Commit = hexID(r, 32) + hexID(r, 8)
 			c.Title = fmt.Sprintf("Merge PR #%d: %s", ss.pr, g.prSubject(r, s))
 			c.URL = fmt.Sprintf("https://github.com/acme/%s/pull/%d", s.name, ss.pr)
 			c.Source = "github-actions"
 			c.Attributes = map[string]string{"pr": strconv.Itoa(ss.pr), "pipeline": "deploy-production"}
+			if c.partial {
+				c.Source = "argo-rollouts"
+				c.Attributes["pipeline"] = "canary-production"
+			}
 		case event.ChangeRollback:
 			if len(ss.history) == 0 {
 				continue // nothing to roll back to; cannot happen for paired rollbacks
@@ -175,33 +194,71 @@ func (g *generator) finalizeChanges(r *rand.Rand) {
 			ss.history = ss.history[:len(ss.history)-1]
 			c.PreviousVersion, c.Version = ss.cur.String(), prev.String()
 			ss.cur = prev
-			c.Title = fmt.Sprintf("Rollback %s to %s: %s", s.name, prev, pick(r, rollbackReasons))
-			c.Source = "argocd"
-		case event.ChangeFlag:
-			flag := pick(r, s.spec.flags)
-			from, ok := ss.flags[flag]
-			if !ok {
-				from = r.IntN(len(flagSteps) - 1) // mid-rollout when the data starts
+			reason := c.reason
+			if reason == "" {
+				reason = pick(r, rollbackReasons)
 			}
-			to := (from + 1) % len(flagSteps)
-			ss.flags[flag] = to
-			c.Title = fmt.Sprintf("Flag %s: %s → %s", flag, flagSteps[from], flagSteps[to])
-			c.URL = "https://app.launchdarkly.com/default/production/features/" + flag
-			c.Source = "launchdarkly"
-			c.Attributes = map[string]string{"flag": flag, "from": flagSteps[from], "to": flagSteps[to]}
-		case event.ChangeConfig:
-			k := pick(r, configKeys)
-			from := ss.configs[k.key]
-			to := (from + 1) % len(k.values)
-			ss.configs[k.key] = to
+			c.Title = fmt.Sprintf("Rollback %s to %s: %s", s.name, prev, reason)
+			c.Source = "argocd"
+		case event.ChangeFlag, event.ChangeConfig:
+			var free []string
+			for _, f := range s.spec.flags {
+				if f != g.inc.reservedFlag[c.svc] {
+					free = append(free, f)
+				}
+			}
+			if c.Kind == event.ChangeFlag && preset == nil && len(free) == 0 {
+				c.Kind = event.ChangeConfig // the service's only flag is the plan's
+			}
+			if c.Kind == event.ChangeFlag {
+				var flag, old, new string
+				if preset != nil {
+					flag, old, new = preset["flag"], preset["old"], preset["new"]
+				} else {
+					flag = pick(r, free)
+					from, ok := ss.flags[flag]
+					if !ok {
+						from = r.IntN(len(flagSteps) - 1) // mid-rollout when the data starts
+					}
+					to := (from + 1) % len(flagSteps)
+					ss.flags[flag] = to
+					old, new = flagSteps[from], flagSteps[to]
+				}
+				c.Title = fmt.Sprintf("Flag %s: %s → %s", flag, old, new)
+				c.URL = "https://app.launchdarkly.com/default/production/features/" + flag
+				c.Source = "launchdarkly"
+				c.Attributes = map[string]string{"flag": flag, "old": old, "new": new}
+				break
+			}
+			var key, old, new string
+			if preset != nil {
+				key, old, new = preset["key"], preset["old"], preset["new"]
+			} else {
+				var keys []configKey
+				for _, k := range configKeys {
+					if k.key != g.inc.reservedKey[c.svc] {
+						keys = append(keys, k)
+					}
+				}
+				k := pick(r, keys)
+				from := ss.configs[k.key]
+				to := (from + 1) % len(k.values)
+				ss.configs[k.key] = to
+				key, old, new = k.key, k.values[from], k.values[to]
+			}
 			c.Commit = hexID(r, 32) + hexID(r, 8)
-			c.Title = fmt.Sprintf("%s: set %s to %s (was %s)", s.name, k.key, k.values[to], k.values[from])
+			c.Title = fmt.Sprintf("%s: set %s to %s (was %s)", s.name, key, new, old)
 			c.URL = "https://github.com/acme/k8s-config/commit/" + c.Commit
 			c.Source = "argocd"
-			c.Attributes = map[string]string{"key": k.key, "from": k.values[from], "to": k.values[to]}
+			c.Attributes = map[string]string{"key": key, "old": old, "new": new}
 		}
 		if c.Kind == event.ChangeDeploy || c.Kind == event.ChangeRollback {
-			s.releases = append(s.releases, release{from: c.Time, version: c.Version})
+			s.releases = append(s.releases, release{from: c.Time, version: ss.cur.String(), canary: ss.canary})
+		}
+		if c.Kind == event.ChangeDeploy {
+			for k, v := range preset {
+				c.Attributes[k] = v
+			}
 		}
 		c.ID = "chg-" + contentHash(12, string(c.Kind), c.Service, c.Time.Format(time.RFC3339Nano), c.Version, c.Title)
 		kept = append(kept, c)

@@ -20,6 +20,7 @@ const (
 	streamVersions
 	streamTraffic
 	streamBulk
+	streamOptions
 )
 
 // newRand returns the deterministic stream of seed named by stream.

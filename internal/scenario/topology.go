@@ -40,20 +40,35 @@ type service struct {
 	ownRatio  float64 // chronic error ratio of its own code
 	baseRatio float64 // ownRatio plus the chronic failures of dependencies that surface here
 	p95       float64 // ms
+	memPod    float64 // working set of one replica in bytes
 	replicas  int
 	deps      []*edge
+	exts      []*extEdge
 	callers   []int
 	chronic   []fingerprint // weights sum to 1
 	dayFactor []float64     // per day of data, around 1
 	blips     []blip
+	sporadic  []sporadic
 	initial   version
 	releases  []release // version timeline, set by finalizeChanges
+	split     *split    // nil unless its metrics are per instance or region
 
-	// incidentCoef is the part of the cause service's incident error ratio
-	// that surfaces here (1 at the cause service, 0 where it does not reach);
+	// ownCoef is the part of the incident's error ratio (incident.ratio)
+	// that fails s's own requests with incident.fp: the share of its
+	// traffic the faulty code serves, 0 unless s is the cause. ownMs is the
+	// p95 it adds there at full effect; for a split service it applies to
+	// the faulty shards only, and depMs to every shard.
+	ownCoef, ownMs float64
+	// incidentCoef is the part of the incident's error ratio that surfaces
+	// here, its own and through the services and third parties it calls;
 	// incidentMs is the p95 latency it adds here at full effect.
 	incidentCoef float64
 	incidentMs   float64
+	depMs        float64
+	// spikeRPM is the extra traffic of a traffic spike at full effect, and
+	// spikeMs the p95 it adds; spikeBump raises the chronic error ratio by
+	// that fraction, as load does.
+	spikeRPM, spikeMs, spikeBump float64
 }
 
 // edge is a call dependency from one service to another.
@@ -62,6 +77,17 @@ type edge struct {
 	share float64     // fraction of the caller's requests that call the dependency
 	prop  float64     // fraction of failed calls that fail the caller's request (the rest are retried or degraded)
 	fp    fingerprint // how the caller reports such a failure
+}
+
+// extEdge is a call from a service to a third party.
+type extEdge struct {
+	ext     externalSpec
+	share   float64      // fraction of the caller's requests that call it
+	prop    float64      // fraction of failed calls that fail the caller's request
+	base    float64      // chronic failure ratio of the calls: timeouts now and then
+	timeout fingerprint  // how the caller reports a timed-out call
+	outage  fingerprint  // how it reports a 503, which a healthy third party does not answer
+	failing *fingerprint // the outage's failures, when the incident is its outage
 }
 
 // fingerprint is one group of errors of a service.
@@ -80,6 +106,30 @@ type blip struct {
 	fp         int // index into chronic
 	start, end time.Time
 	factor     float64
+}
+
+// sporadic is a one-off handful of errors of a fingerprint not otherwise
+// seen: background noise that looks new.
+type sporadic struct {
+	fp fingerprint
+	at time.Time
+	n  int
+}
+
+// split is how a service's metrics are split into series: per instance, each
+// labelled with its pod and version, or per region. Its shards keep their
+// traffic shares for the whole scenario.
+type split struct {
+	byRegion bool
+	shards   []shard
+	labels   map[string]map[string]string // shard and version -> labels, shared by points
+}
+
+// shard is one instance slot or region of a split service.
+type shard struct {
+	region string  // "" for an instance slot
+	weight float64 // share of the service's requests
+	canary bool    // runs the canary version of a partial release
 }
 
 func newGenerator(opt Options) *generator {
@@ -104,6 +154,7 @@ func (g *generator) buildTopology(r *rand.Rand) {
 			peak:     spec.peakRPM * uniform(r, 0.8, 1.25) * g.opt.TrafficScale,
 			ownRatio: logUniform(r, minBaseRatio, 0.0035),
 			p95:      spec.p95 * uniform(r, 0.85, 1.2),
+			memPod:   spec.memMiB * uniform(r, 0.8, 1.25) * (1 << 20),
 			replicas: 2 + r.IntN(5),
 			initial:  version{1 + r.IntN(3), 10 + r.IntN(70), r.IntN(4)},
 		}
@@ -124,14 +175,26 @@ func (g *generator) buildTopology(r *rand.Rand) {
 			g.addEdge(r, g.svcs[gw], s.idx)
 		}
 	}
+	for _, s := range g.svcs {
+		for _, x := range s.spec.ext {
+			g.addExternal(r, s, x)
+		}
+	}
 	g.order = g.topoOrder()
 	g.computeBaselines()
 
+	chronic := 2
+	if g.noisy() {
+		chronic = 5 // and many sporadic fingerprints, below
+	}
 	for _, s := range g.svcs {
-		g.chooseChronic(r, s)
+		g.chooseChronic(r, s, chronic)
 		s.dayFactor = make([]float64, g.opt.Days)
 		for d := range s.dayFactor {
 			s.dayFactor[d] = uniform(r, 0.9, 1.1)
+		}
+		if g.noisy() {
+			g.addSporadic(r, s, poisson(r, 8*float64(g.opt.Days)), g.start, g.end)
 		}
 		// About one burst of a chronic error every other day.
 		for range poisson(r, 0.5*float64(g.opt.Days)) {
@@ -213,11 +276,27 @@ func (g *generator) addEdge(r *rand.Rand, from *service, to int) {
 	dep.callers = append(dep.callers, from.idx)
 }
 
-// chooseChronic gives s two to four chronic errors of its language, the
-// first the most frequent.
-func (g *generator) chooseChronic(r *rand.Rand, s *service) {
+// addExternal makes s call a third party.
+func (g *generator) addExternal(r *rand.Rand, s *service, x extCall) {
+	ext := externalPool[x.name]
+	method, path, _ := strings.Cut(ext.route, " ")
+	fill := strings.NewReplacer("{ext}", ext.name, "{host}", ext.host, "{method}", method, "{path}", path)
+	to, un := extTimeout[s.spec.lang], extUnavailable[s.spec.lang]
+	s.exts = append(s.exts, &extEdge{
+		ext:     ext,
+		share:   x.share * uniform(r, 0.8, 1.05),
+		prop:    uniform(r, 0.5, 0.9),
+		base:    logUniform(r, 0.0002, 0.001),
+		timeout: g.newFingerprint(r, s, to, fill.Replace(to.msg)),
+		outage:  g.newFingerprint(r, s, un, fill.Replace(un.msg)),
+	})
+}
+
+// chooseChronic gives s n to n+2 chronic errors of its language, the first
+// the most frequent.
+func (g *generator) chooseChronic(r *rand.Rand, s *service, n int) {
 	pool := chronicErrors[s.spec.lang]
-	n := 2 + r.IntN(3)
+	n = min(n+r.IntN(3), len(pool))
 	total := 0.0
 	for _, i := range r.Perm(len(pool))[:n] {
 		fp := g.newFingerprint(r, s, pool[i], pool[i].msg)
@@ -227,6 +306,19 @@ func (g *generator) chooseChronic(r *rand.Rand, s *service) {
 	}
 	for i := range s.chronic {
 		s.chronic[i].weight /= total
+	}
+}
+
+// addSporadic gives s n one-off bursts in [from, to) of fingerprints it does
+// not otherwise report: an error template of its language on a route, new
+// when it first happens.
+func (g *generator) addSporadic(r *rand.Rand, s *service, n int, from, to time.Time) {
+	pool := append(append([]errTemplate(nil), chronicErrors[s.spec.lang]...), regressionErrors[s.spec.lang]...)
+	for range n {
+		tmpl := pick(r, pool)
+		fp := g.newFingerprint(r, s, tmpl, tmpl.msg)
+		fp.id = contentHash(32, fp.id, "sporadic", hexID(r, 8))
+		s.sporadic = append(s.sporadic, sporadic{fp: fp, at: from.Add(between(r, 0, to.Sub(from))), n: 1 + r.IntN(5)})
 	}
 }
 
@@ -284,6 +376,9 @@ func (g *generator) computeBaselines() {
 		for _, e := range s.deps {
 			inherited += e.share * e.prop * g.svcs[e.to].baseRatio
 		}
+		for _, x := range s.exts {
+			inherited += x.share * x.prop * x.base
+		}
 		s.ownRatio = max(min(s.ownRatio, maxBaseRatio-inherited), minBaseRatio/2)
 		s.baseRatio = s.ownRatio + inherited
 	}
@@ -294,8 +389,96 @@ type version struct{ major, minor, patch int }
 
 func (v version) String() string { return fmt.Sprintf("v%d.%d.%d", v.major, v.minor, v.patch) }
 
-// release is a version a service runs from a time on.
+// release is a version a service runs from a time on; after a partial
+// rollout its canary shards run canary instead.
 type release struct {
 	from    time.Time
 	version string
+	canary  string
+}
+
+// splitByInstance makes s report its metrics per instance: n replicas of
+// nearly equal traffic, the last k of which take a partial release.
+func (g *generator) splitByInstance(r *rand.Rand, s *service, n, k int) {
+	s.replicas = n
+	sp := &split{labels: map[string]map[string]string{}}
+	total := 0.0
+	for i := range n {
+		w := uniform(r, 0.9, 1.1)
+		total += w
+		sp.shards = append(sp.shards, shard{weight: w, canary: i >= n-k})
+	}
+	for i := range sp.shards {
+		sp.shards[i].weight /= total
+	}
+	s.split = sp
+}
+
+// splitByRegion makes s report its metrics per region; canary is the region
+// a partial release goes to, or "".
+func (g *generator) splitByRegion(r *rand.Rand, s *service, canary string) {
+	sp := &split{byRegion: true, labels: map[string]map[string]string{}}
+	total := 0.0
+	for _, rg := range regions {
+		w := rg.share * uniform(r, 0.85, 1.15)
+		total += w
+		sp.shards = append(sp.shards, shard{region: rg.name, weight: w, canary: rg.name == canary})
+	}
+	for i := range sp.shards {
+		sp.shards[i].weight /= total
+	}
+	s.split = sp
+}
+
+// canaryShare is the share of s's traffic its canary shards serve, 1 for a
+// service that is not split.
+func (s *service) canaryShare() float64 {
+	if s.split == nil {
+		return 1
+	}
+	share := 0.0
+	for _, sh := range s.split.shards {
+		if sh.canary {
+			share += sh.weight
+		}
+	}
+	return share
+}
+
+// canaryPods is how many of s's instances are canaries.
+func (s *service) canaryPods() int {
+	n := 0
+	if s.split != nil {
+		for _, sh := range s.split.shards {
+			if sh.canary {
+				n++
+			}
+		}
+	}
+	return n
+}
+
+// scope returns s and every service it calls, directly or not.
+func (g *generator) scope(s int) []int {
+	out := []int{s}
+	seen := map[int]bool{s: true}
+	for i := 0; i < len(out); i++ {
+		for _, e := range g.svcs[out[i]].deps {
+			if !seen[e.to] {
+				seen[e.to] = true
+				out = append(out, e.to)
+			}
+		}
+	}
+	return out
+}
+
+// edgeTo returns the edge from s to d, or nil.
+func (s *service) edgeTo(d int) *edge {
+	for _, e := range s.deps {
+		if e.to == d {
+			return e
+		}
+	}
+	return nil
 }

@@ -25,6 +25,15 @@ type serviceSpec struct {
 	routes  []string // "METHOD /path" it serves
 	weight  float64  // chance of being picked when not every service is
 	flags   []string // feature flags it owns
+	ext     []extCall
+	memMiB  float64 // working set of one replica at moderate load, MiB
+}
+
+// extCall is a third-party API a service calls: its name in externalPool and
+// the fraction of the service's requests that call it.
+type extCall struct {
+	name  string
+	share float64
 }
 
 // servicePool is every service a scenario can contain. frontend and
@@ -35,82 +44,104 @@ var servicePool = []serviceSpec{
 	{name: "frontend", lang: langNode, peakRPM: 1500, p95: 180, weight: 1,
 		deps:   []string{"api-gateway"},
 		routes: []string{"GET /", "GET /product/:id", "GET /cart", "POST /checkout", "GET /search"},
-		flags:  []string{"frontend-new-product-page", "frontend-dark-mode", "frontend-prefetch-cart"}},
+		flags:  []string{"frontend-new-product-page", "frontend-dark-mode", "frontend-prefetch-cart"},
+		ext:    []extCall{{"s3", 0.15}}, memMiB: 220},
 	{name: "api-gateway", lang: langGo, peakRPM: 1800, p95: 120, weight: 1,
 		deps:   []string{"auth", "users", "catalog", "search", "cart", "checkout", "recommendations", "reviews"},
 		routes: []string{"GET /api/v1/products", "GET /api/v1/cart", "POST /api/v1/orders", "GET /api/v1/search"},
-		flags:  []string{"gateway-http2-upstreams", "gateway-strict-rate-limit"}},
+		flags:  []string{"gateway-http2-upstreams", "gateway-strict-rate-limit"},
+		memMiB: 90},
 	{name: "checkout", lang: langJava, peakRPM: 90, p95: 350, weight: 0.95,
 		deps:   []string{"payments", "cart", "inventory", "shipping", "pricing", "notifications", "users"},
 		routes: []string{"POST /v1/checkout", "GET /v1/checkout/{id}", "POST /v1/checkout/{id}/confirm"},
-		flags:  []string{"checkout-express-pay", "checkout-new-tax-engine", "checkout-address-autocomplete"}},
+		flags:  []string{"checkout-express-pay", "checkout-new-tax-engine", "checkout-address-autocomplete"},
+		ext:    []extCall{{"avalara-api", 0.8}}, memMiB: 1100},
 	{name: "payments", lang: langJava, peakRPM: 60, p95: 420, weight: 0.95,
 		deps:   []string{"fraud", "ledger"},
 		routes: []string{"POST /v1/charges", "POST /v1/refunds", "GET /v1/payment-methods"},
-		flags:  []string{"payments-3ds2", "payments-adyen-fallback"}},
+		flags:  []string{"payments-3ds2", "payments-adyen-fallback"},
+		ext:    []extCall{{"stripe-api", 0.95}}, memMiB: 1300},
 	{name: "cart", lang: langGo, peakRPM: 400, p95: 40, weight: 0.9,
 		deps:   []string{"catalog", "inventory", "pricing"},
 		routes: []string{"GET /v1/cart", "POST /v1/cart/items", "DELETE /v1/cart/items/{id}"},
-		flags:  []string{"cart-redis-cluster", "cart-save-for-later"}},
+		flags:  []string{"cart-redis-cluster", "cart-save-for-later"},
+		memMiB: 120},
 	{name: "search", lang: langPython, peakRPM: 450, p95: 150, weight: 0.85,
 		deps:   []string{"catalog"},
 		routes: []string{"GET /v1/search", "GET /v1/suggest"},
-		flags:  []string{"search-semantic-ranking", "search-typo-tolerance"}},
+		flags:  []string{"search-semantic-ranking", "search-typo-tolerance"},
+		ext:    []extCall{{"openai-api", 0.35}}, memMiB: 380},
 	{name: "recommendations", lang: langPython, peakRPM: 380, p95: 90, weight: 0.6,
 		deps:   []string{"catalog", "users"},
 		routes: []string{"GET /v1/recommendations", "GET /v1/recommendations/similar/{id}"},
-		flags:  []string{"recs-model-v7", "recs-cold-start-popular"}},
+		flags:  []string{"recs-model-v7", "recs-cold-start-popular"},
+		ext:    []extCall{{"openai-api", 0.25}}, memMiB: 520},
 	{name: "reviews", lang: langNode, peakRPM: 200, p95: 70, weight: 0.4,
 		deps:   []string{"users"},
 		routes: []string{"GET /v1/reviews", "POST /v1/reviews"},
-		flags:  []string{"reviews-photo-upload"}},
+		flags:  []string{"reviews-photo-upload"},
+		ext:    []extCall{{"s3", 0.2}}, memMiB: 180},
 	{name: "catalog", lang: langJava, peakRPM: 900, p95: 60, weight: 0.9,
 		deps:   []string{"inventory", "pricing", "media"},
 		routes: []string{"GET /v1/products", "GET /v1/products/{id}", "GET /v1/categories"},
-		flags:  []string{"catalog-graphql-read-path", "catalog-variant-grouping"}},
+		flags:  []string{"catalog-graphql-read-path", "catalog-variant-grouping"},
+		ext:    []extCall{{"s3", 0.1}}, memMiB: 1400},
 	{name: "auth", lang: langGo, peakRPM: 1200, p95: 25, weight: 0.85,
 		deps:   []string{"users", "sessions"},
 		routes: []string{"POST /v1/token", "POST /v1/token/refresh", "GET /v1/introspect"},
-		flags:  []string{"auth-passkeys", "auth-short-token-ttl"}},
+		flags:  []string{"auth-passkeys", "auth-short-token-ttl"},
+		ext:    []extCall{{"google-oauth", 0.08}}, memMiB: 70},
 	{name: "notifications", lang: langNode, peakRPM: 150, p95: 80, weight: 0.75,
 		deps:   []string{"users", "email"},
 		routes: []string{"POST /v1/notifications", "GET /v1/notifications/preferences"},
-		flags:  []string{"notifications-batch-send", "notifications-push-v2"}},
+		flags:  []string{"notifications-batch-send", "notifications-push-v2"},
+		ext:    []extCall{{"twilio-api", 0.3}}, memMiB: 200},
 	{name: "shipping", lang: langPython, peakRPM: 70, p95: 200, weight: 0.75,
 		deps:   []string{"geo"},
 		routes: []string{"POST /v1/quotes", "POST /v1/shipments", "GET /v1/shipments/{id}"},
-		flags:  []string{"shipping-carrier-dhl-v2", "shipping-eta-model"}},
+		flags:  []string{"shipping-carrier-dhl-v2", "shipping-eta-model"},
+		ext:    []extCall{{"here-maps-api", 0.5}}, memMiB: 300},
 	{name: "users", lang: langGo, peakRPM: 700, p95: 20, weight: 0.85,
 		routes: []string{"GET /v1/users/{id}", "PATCH /v1/users/{id}", "GET /v1/users/{id}/addresses"},
-		flags:  []string{"users-profile-cache"}},
+		flags:  []string{"users-profile-cache"},
+		ext:    []extCall{{"s3", 0.05}}, memMiB: 80},
 	{name: "inventory", lang: langGo, peakRPM: 350, p95: 15, weight: 0.85,
 		routes: []string{"GET /v1/stock/{sku}", "POST /v1/reservations", "DELETE /v1/reservations/{id}"},
-		flags:  []string{"inventory-soft-reservations", "inventory-warehouse-sharding"}},
+		flags:  []string{"inventory-soft-reservations", "inventory-warehouse-sharding"},
+		memMiB: 60},
 	{name: "pricing", lang: langGo, peakRPM: 500, p95: 18, weight: 0.5,
 		deps:   []string{"currency"},
 		routes: []string{"POST /v1/prices/quote", "GET /v1/prices/{sku}"},
-		flags:  []string{"pricing-dynamic-discounts"}},
+		flags:  []string{"pricing-dynamic-discounts"},
+		memMiB: 75},
 	{name: "fraud", lang: langPython, peakRPM: 55, p95: 160, weight: 0.45,
 		routes: []string{"POST /v1/assessments"},
-		flags:  []string{"fraud-model-2024-q3", "fraud-velocity-rules"}},
+		flags:  []string{"fraud-model-2024-q3", "fraud-velocity-rules"},
+		ext:    []extCall{{"stripe-api", 0.6}}, memMiB: 650},
 	{name: "ledger", lang: langJava, peakRPM: 50, p95: 45, weight: 0.4,
 		routes: []string{"POST /v1/entries", "GET /v1/balances/{account}"},
-		flags:  []string{"ledger-async-posting"}},
+		flags:  []string{"ledger-async-posting"},
+		memMiB: 900},
 	{name: "email", lang: langNode, peakRPM: 40, p95: 300, weight: 0.35,
 		routes: []string{"POST /v1/send"},
-		flags:  []string{"email-sendgrid-failover"}},
+		flags:  []string{"email-sendgrid-failover"},
+		ext:    []extCall{{"sendgrid-api", 0.95}}, memMiB: 160},
 	{name: "sessions", lang: langGo, peakRPM: 1000, p95: 8, weight: 0.4,
 		routes: []string{"GET /v1/sessions/{id}", "PUT /v1/sessions/{id}"},
-		flags:  []string{"sessions-sliding-expiry"}},
+		flags:  []string{"sessions-sliding-expiry"},
+		memMiB: 50},
 	{name: "media", lang: langGo, peakRPM: 300, p95: 35, weight: 0.3,
 		routes: []string{"GET /v1/images/{id}", "POST /v1/images"},
-		flags:  []string{"media-avif"}},
+		flags:  []string{"media-avif"},
+		ext:    []extCall{{"s3", 0.9}}, memMiB: 110},
 	{name: "currency", lang: langGo, peakRPM: 200, p95: 12, weight: 0.3,
 		routes: []string{"GET /v1/rates"},
-		flags:  []string{"currency-ecb-source"}},
+		flags:  []string{"currency-ecb-source"},
+		ext:    []extCall{{"openexchangerates-api", 0.05}}, memMiB: 45},
 	{name: "geo", lang: langPython, peakRPM: 90, p95: 60, weight: 0.3,
 		routes: []string{"GET /v1/geocode", "GET /v1/zones/{postcode}"},
-		flags:  []string{"geo-here-provider"}},
+		flags:  []string{"geo-here-provider"},
+		ext:    []extCall{{"here-maps-api", 0.7}}, memMiB: 260},
 }
 
 // errTemplate is an error as an SDK would report it. A "%d" in msg is filled
@@ -261,3 +292,104 @@ var configKeys = []configKey{
 
 // flagSteps are the states a feature flag rolls through.
 var flagSteps = []string{"off", "10%", "50%", "100%", "off"}
+
+// externalSpec is a third-party API: not one of our services, so it has no
+// records of its own; its failures show only in its callers.
+type externalSpec struct {
+	name  string
+	host  string
+	route string // "METHOD /path" callers use
+}
+
+// externalPool holds the third parties services call, by name.
+var externalPool = map[string]externalSpec{
+	"s3":                    {"s3", "acme-assets.s3.eu-west-1.amazonaws.com", "GET /objects/{key}"},
+	"stripe-api":            {"stripe-api", "api.stripe.com", "POST /v1/payment_intents"},
+	"avalara-api":           {"avalara-api", "rest.avatax.com", "POST /api/v2/transactions/create"},
+	"openai-api":            {"openai-api", "api.openai.com", "POST /v1/embeddings"},
+	"google-oauth":          {"google-oauth", "oauth2.googleapis.com", "POST /token"},
+	"twilio-api":            {"twilio-api", "api.twilio.com", "POST /2010-04-01/Messages.json"},
+	"here-maps-api":         {"here-maps-api", "geocode.search.hereapi.com", "GET /v1/geocode"},
+	"sendgrid-api":          {"sendgrid-api", "api.sendgrid.com", "POST /v3/mail/send"},
+	"openexchangerates-api": {"openexchangerates-api", "openexchangerates.org", "GET /api/latest.json"},
+}
+
+// extTimeout is how a caller of each language reports a call to a third party
+// that timed out; it happens now and then, so its fingerprint is chronic.
+// "{ext}", "{host}", "{method}" and "{path}" are filled in.
+var extTimeout = map[lang]errTemplate{
+	langGo:     {"*url.Error", "{method} \"https://{host}{path}\": context deadline exceeded (Client.Timeout exceeded while awaiting headers)", "error", 504},
+	langJava:   {"org.springframework.web.client.ResourceAccessException", "I/O error on {method} request for \"https://{host}{path}\": Read timed out", "error", 504},
+	langPython: {"requests.exceptions.ReadTimeout", "HTTPSConnectionPool(host='{host}', port=443): Read timed out. (read timeout=10)", "error", 504},
+	langNode:   {"TimeoutError", "Timeout awaiting 'response' for 10000ms ({ext})", "error", 504},
+}
+
+// extUnavailable is how a caller reports a third party answering 503, which
+// a healthy third party does not: the fingerprint is new in an outage.
+var extUnavailable = map[lang]errTemplate{
+	langGo:     {"*client.StatusError", "upstream {ext} returned 503 Service Unavailable ({method} https://{host}{path})", "error", 502},
+	langJava:   {"org.springframework.web.client.HttpServerErrorException$ServiceUnavailable", "503 Service Unavailable on {method} request for \"https://{host}{path}\"", "error", 502},
+	langPython: {"requests.exceptions.HTTPError", "503 Server Error: Service Unavailable for url: https://{host}{path}", "error", 502},
+	langNode:   {"HTTPError", "Response code 503 (Service Unavailable) from {ext} {method} {path}", "error", 502},
+}
+
+// oomErrors are what the requests in flight on a replica killed for memory
+// report, per language.
+var oomErrors = map[lang]errTemplate{
+	langGo:     {"ContainerRestarted", "container restarted: OOMKilled (exit code 137), in-flight request aborted", "fatal", 503},
+	langJava:   {"java.lang.OutOfMemoryError", "Java heap space", "fatal", 503},
+	langPython: {"MemoryError", "", "fatal", 503},
+	langNode:   {"ContainerRestarted", "container restarted: OOMKilled (exit code 137), FATAL ERROR: Reached heap limit Allocation failed - JavaScript heap out of memory", "fatal", 503},
+}
+
+// configFault is a config edit that breaks a service: the key, what it
+// turns each benign value into, and what the service does then.
+type configFault struct {
+	key        string
+	bad        map[string]string // old value -> bad value
+	errs       map[lang]errTemplate
+	chronicTyp string  // reuse the service's chronic error of this type when it has one
+	latency    float64 // p95 multiplier at full effect, at least 1
+	ratio      float64 // error ratio at full effect; 0 for latency only
+}
+
+// configFaults are the ways a config edit breaks a service. Their keys are
+// in configKeys, so background edits touch them too, with benign values.
+var configFaults = []configFault{
+	{key: "db.pool.max_size", bad: map[string]string{"20": "2", "40": "4", "30": "3"}, latency: 5, ratio: 0.04,
+		errs: map[lang]errTemplate{
+			langGo:     {"*pgconn.ConnectError", "pgxpool: acquire connection: context deadline exceeded", "error", 503},
+			langJava:   {"java.sql.SQLTransientConnectionException", "HikariPool-1 - Connection is not available, request timed out after 30000ms.", "error", 503},
+			langPython: {"sqlalchemy.exc.TimeoutError", "QueuePool limit of size 3 overflow 0 reached, connection timed out, timeout 30.00", "error", 503},
+			langNode:   {"KnexTimeoutError", "Knex: Timeout acquiring a connection. The pool is probably full. Are you missing a .transacting(trx) call?", "error", 503},
+		}},
+	{key: "http.client.timeout", bad: map[string]string{"2s": "200ms", "3s": "300ms", "5s": "500ms"}, latency: 1, ratio: 0.05,
+		chronicTyp: "timeout",
+		errs: map[lang]errTemplate{
+			langGo:     {"context.deadlineExceededError", "context deadline exceeded", "error", 504},
+			langJava:   {"java.net.SocketTimeoutException", "Read timed out", "error", 504},
+			langPython: {"TimeoutError", "timed out waiting for response after 300ms", "error", 504},
+			langNode:   {"TimeoutError", "Request timed out after 300ms", "error", 504},
+		}},
+	{key: "rate_limit.rps", bad: map[string]string{"200": "20", "300": "30", "250": "25"}, latency: 1, ratio: 0.08,
+		errs: map[lang]errTemplate{
+			langGo:     {"*ratelimit.ExceededError", "rate limit exceeded: limit 20 rps, retry after %dms", "warning", 429},
+			langJava:   {"io.github.resilience4j.ratelimiter.RequestNotPermitted", "RateLimiter 'default' does not permit further calls", "warning", 429},
+			langPython: {"slowapi.errors.RateLimitExceeded", "20 per 1 second", "warning", 429},
+			langNode:   {"TooManyRequestsError", "Too many requests, please try again later.", "warning", 429},
+		}},
+	{key: "cache.ttl", bad: map[string]string{"5m": "0s", "10m": "0s", "2m": "0s"}, latency: 3},
+}
+
+// regions are where a region-split service runs, with their traffic shares.
+var regions = []struct {
+	name  string
+	share float64
+}{{"us-east-1", 0.5}, {"eu-west-1", 0.35}, {"ap-southeast-1", 0.15}}
+
+// mitigationReasons explain the rollback that ends an incident.
+var mitigationReasons = []string{
+	"error rate spike after deploy",
+	"5xx alert firing, reverting",
+	"reverting while we investigate",
+}
