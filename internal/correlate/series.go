@@ -107,56 +107,26 @@ func (s *series) formatRate(r float64) string {
 // Poisson log-likelihood ratio of two rates over one. It reports false when
 // no rise is significant (log-likelihood ratio below 10, about p < 1e-5).
 func (s *series) detectOnset(from time.Time) (time.Time, bool) {
-	if s == nil {
-		return time.Time{}, false
-	}
-	n := len(s.errors)
-	total := s.sum(0, n)
-	if total.errors == 0 || total.exposure == 0 {
-		return time.Time{}, false
-	}
-	// Prefix sums make every split O(1).
-	pe, px := make([]float64, n+1), make([]float64, n+1)
-	for i := 0; i < n; i++ {
-		pe[i+1] = pe[i] + s.errors[i]
-		x := 1.0
-		if s.requests != nil {
-			x = s.requests[i]
-		}
-		px[i+1] = px[i] + x
-	}
-	ll := func(e, x float64) float64 {
-		if e == 0 || x == 0 {
-			return 0
-		}
-		return e * math.Log(e/x)
-	}
-	base := ll(pe[n], px[n])
-	best, bestK := 0.0, -1
-	for k := max(s.index(from), 3); k < n-1; k++ {
-		e1, x1 := pe[k], px[k]
-		e2, x2 := pe[n]-pe[k], px[n]-px[k]
-		if x1 == 0 || x2 == 0 || e2/x2 <= e1/x1 {
-			continue
-		}
-		if llr := ll(e1, x1) + ll(e2, x2) - base; llr > best {
-			best, bestK = llr, k
-		}
-	}
-	if bestK < 0 || best < 10 {
-		return time.Time{}, false
-	}
-	return s.start.Add(time.Duration(bestK) * time.Minute), true
+	return s.changePoint(from, 10, 1, 1)
 }
 
-// detectOnsetWeak is detectOnset with a low bar (log-likelihood ratio 3),
-// for when the question itself says there are symptoms: an alert fired,
-// maybe only minutes after they began, so the rise is short.
+// detectOnsetWeak is detectOnset with a low bar (log-likelihood ratio 3, a
+// rate at least doubled, splits up to the last minute), for when the
+// question itself says there are symptoms: an alert fired, maybe only
+// minutes after they began, so the rise is short.
 func (s *series) detectOnsetWeak(from time.Time) (time.Time, bool) {
+	return s.changePoint(from, 3, 2, 0)
+}
+
+// changePoint is the split k ≥ from (and before the last tail minutes)
+// whose rate after exceeds minRatio × the rate before and maximises the
+// log-likelihood ratio, if that ratio reaches minLLR.
+func (s *series) changePoint(from time.Time, minLLR, minRatio float64, tail int) (time.Time, bool) {
 	if s == nil {
 		return time.Time{}, false
 	}
 	n := len(s.errors)
+	// Prefix sums make every split O(1).
 	pe, px := make([]float64, n+1), make([]float64, n+1)
 	for i := 0; i < n; i++ {
 		pe[i+1] = pe[i] + s.errors[i]
@@ -177,17 +147,17 @@ func (s *series) detectOnsetWeak(from time.Time) (time.Time, bool) {
 	}
 	base := ll(pe[n], px[n])
 	best, bestK := 0.0, -1
-	for k := max(s.index(from), 3); k < n; k++ {
+	for k := max(s.index(from), 3); k < n-tail; k++ {
 		e1, x1 := pe[k], px[k]
 		e2, x2 := pe[n]-pe[k], px[n]-px[k]
-		if x1 == 0 || x2 == 0 || e2/x2 <= 2*e1/x1 {
+		if x1 == 0 || x2 == 0 || e2/x2 <= minRatio*e1/x1 {
 			continue
 		}
 		if llr := ll(e1, x1) + ll(e2, x2) - base; llr > best {
 			best, bestK = llr, k
 		}
 	}
-	if bestK < 0 || best < 3 {
+	if bestK < 0 || best < minLLR {
 		return time.Time{}, false
 	}
 	return s.start.Add(time.Duration(bestK) * time.Minute), true
