@@ -556,7 +556,6 @@ func (g *generator) planCanaryReleases(r *rand.Rand) error {
 	in := &g.inc
 	var badAt time.Time
 	var badAttrs map[string]string
-	var canaries []*plannedChange
 	for _, c := range chosen {
 		cs := g.svcs[c]
 		pods, canary := canaryShape(r)
@@ -570,7 +569,6 @@ func (g *generator) planCanaryReleases(r *rand.Rand) error {
 		}
 		d := g.addDecoy(c, event.ChangeDeploy, t)
 		d.partial, d.Attributes = true, attrs
-		canaries = append(canaries, d)
 	}
 	symptom := u
 	if r.Float64() < 0.2 {

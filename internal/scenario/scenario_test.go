@@ -431,23 +431,6 @@ func neighbours(graph map[string][]string, a, b string) bool {
 	return a == b || slices.Contains(graph[a], b) || slices.Contains(graph[b], a)
 }
 
-// errorRatio is the share of failed requests of service in [from, to),
-// computed from the metrics.
-func errorRatio(s *Scenario, service string, from, to time.Time) float64 {
-	var req, failed float64
-	for _, m := range s.Batch.Metrics {
-		if m.Service != service || m.Time.Before(from) || !m.Time.Before(to) {
-			continue
-		}
-		switch m.Name {
-		case MetricRequests:
-			req += m.Value
-		case MetricErrors:
-			failed += m.Value
-		}
-	}
-	return failed / max(req, 1)
-}
 
 func checkOrder[T any](t *testing.T, kind string, recs []T, at func(T) time.Time, s *Scenario) {
 	t.Helper()
