@@ -431,7 +431,6 @@ func neighbours(graph map[string][]string, a, b string) bool {
 	return a == b || slices.Contains(graph[a], b) || slices.Contains(graph[b], a)
 }
 
-
 func checkOrder[T any](t *testing.T, kind string, recs []T, at func(T) time.Time, s *Scenario) {
 	t.Helper()
 	for i, r := range recs {
