@@ -42,6 +42,11 @@ bench: chdb
 	$(GO) test -run '^$$' -bench . -benchtime 1x -benchmem ./internal/api/ ./internal/store/... ./internal/correlate/
 	$(GO) test -run '^$$' -bench . -benchmem ./internal/ingest/ ./internal/scenario/
 
+# What changed? over a store of 10M errors, 50M log lines, 100k metric
+# points and 10k changes (minutes and GBs of disk).
+bench-big: chdb
+	CORRELATOR_BIG_BENCH=1 $(GO) test -run '^$$' -bench BigStore -benchtime 1x -timeout 60m ./internal/correlate/
+
 lint:
 	@test -z "$$(gofmt -l .)" || { echo "gofmt needed:"; gofmt -l .; exit 1; }
 	$(GO) vet ./...
