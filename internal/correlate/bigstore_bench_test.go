@@ -1,6 +1,7 @@
 package correlate_test
 
 import (
+	"cmp"
 	"context"
 	_ "embed"
 	"fmt"
@@ -98,6 +99,39 @@ func BenchmarkWhatChangedBigStore(b *testing.B) {
 	bigLogf("building the store in %s (scale %g)", dir, scale)
 	sc, built := buildBigStore(ctx, b, s, scale)
 
+	m := measureBigStore(ctx, b, s, sc)
+	summary := []string{
+		fmt.Sprintf("store: %d errors, %d log lines, %d metric points, %d changes; built in %v; %.2f GB on disk in %d active parts",
+			built.rows["errors"], built.rows["otel_logs"], built.rows["metric_points"], built.rows["changes"],
+			built.took.Round(time.Second), bigGB(m.parts.bytes), m.parts.count),
+		fmt.Sprintf("what changed for %s over 2h (%d candidates, %d queries): p50 %.1f ms, p95 %.1f ms over %d answers after 3 warm-ups",
+			sc.Service, m.candidates, m.queries, bigMS(m.p50), bigMS(m.p95), m.runs),
+		fmt.Sprintf("heaviest query: p50 %.1f ms alone, %.1f ms inside the answer: %s",
+			bigMS(m.heavyAlone), bigMS(m.heavyInside), m.heavy.label()),
+	}
+	for _, l := range summary {
+		bigLogf("%s", l)
+		b.Log(l)
+	}
+	b.ReportMetric(bigMS(m.p50), "p50_ms")
+	b.ReportMetric(bigMS(m.p95), "p95_ms")
+	b.ReportMetric(bigMS(m.heavyAlone), "heaviest_query_ms")
+	b.ReportMetric(float64(m.p50)/float64(m.heavyAlone), "ratio")
+}
+
+// bigMeasured is what measureBigStore measured.
+type bigMeasured struct {
+	candidates, queries, runs int
+	p50, p95                  time.Duration // p50 and p95 of an answer
+	heavy                     bigCall       // heavy is the slowest query at the median.
+	heavyAlone, heavyInside   time.Duration // heavy's p50 alone and inside the answer
+	parts                     bigParts      // parts is the store's active parts when measured.
+}
+
+// measureBigStore asks sc's question of s, checks the answer, and times it
+// and each query it runs, logging where the time goes.
+func measureBigStore(ctx context.Context, b *testing.B, s *store.Store, sc *scenario.Scenario) bigMeasured {
+	b.Helper()
 	rec := &bigRecorder{Engine: s.Engine()}
 	rs, err := store.New(rec, store.Options{Database: s.Database()})
 	if err != nil {
@@ -130,6 +164,7 @@ func BenchmarkWhatChangedBigStore(b *testing.B) {
 	bigLoad()
 	runs := max(b.N, 30)
 	lat := make([]time.Duration, 0, runs)
+	inStore := make([]time.Duration, 0, runs) // the summed time of each answer's queries
 	stats := map[string]*bigCallStat{}
 	var order []*bigCallStat // order is the calls in the order of the first answer.
 	b.ResetTimer()
@@ -140,7 +175,9 @@ func BenchmarkWhatChangedBigStore(b *testing.B) {
 			b.Fatal(err)
 		}
 		lat = append(lat, time.Since(start))
+		var sum time.Duration
 		for _, c := range rec.stop() {
+			sum += c.took
 			st := stats[c.key()]
 			if st == nil {
 				st = &bigCallStat{call: c}
@@ -149,24 +186,26 @@ func BenchmarkWhatChangedBigStore(b *testing.B) {
 			}
 			st.took = append(st.took, c.took)
 		}
+		inStore = append(inStore, sum)
 	}
 	b.StopTimer()
 	bigLoad()
+	besides := make([]time.Duration, runs)
+	for i := range lat {
+		besides[i] = lat[i] - inStore[i]
+	}
+	bigLogf("per answer: p50 %.1f ms in the store's queries (summed), p50 %.1f ms besides",
+		bigMS(bigPercentile(inStore, 0.5)), bigMS(bigPercentile(besides, 0.5)))
+	bigLogQueries(order)
 
 	// The heaviest call is the slowest at the median inside the answer;
 	// its raw time is measured alone, its rows drained and not scanned.
-	var heavy *bigCallStat
-	var sum time.Duration
-	bigLogf("%d queries per answer, in order, with their p50 inside the answer:", len(order))
+	heavy := order[0]
 	for _, st := range order {
-		p := bigPercentile(st.took, 0.5)
-		sum += p
-		bigLogf("  %8.1f ms %7d rows  %s", bigMS(p), st.call.rows, st.call.label())
-		if heavy == nil || p > bigPercentile(heavy.took, 0.5) {
+		if bigPercentile(st.took, 0.5) > bigPercentile(heavy.took, 0.5) {
 			heavy = st
 		}
 	}
-	bigLogf("  %8.1f ms in all", bigMS(sum))
 	raw := make([]time.Duration, 0, runs)
 	for i := range runs + 3 {
 		start := time.Now()
@@ -179,24 +218,49 @@ func BenchmarkWhatChangedBigStore(b *testing.B) {
 	}
 	bigExplain(ctx, s.Engine(), heavy.call)
 
-	p50, p95, h50 := bigPercentile(lat, 0.5), bigPercentile(lat, 0.95), bigPercentile(raw, 0.5)
-	summary := []string{
-		fmt.Sprintf("store: %d errors, %d log lines, %d metric points, %d changes; built in %v; %.2f GB on disk in %d active parts",
-			built.rows["errors"], built.rows["otel_logs"], built.rows["metric_points"], built.rows["changes"],
-			built.took.Round(time.Second), bigGB(parts.bytes), parts.count),
-		fmt.Sprintf("what changed for %s over 2h (%d candidates): p50 %.1f ms, p95 %.1f ms over %d answers after 3 warm-ups",
-			sc.Service, len(ans.Candidates), bigMS(p50), bigMS(p95), runs),
-		fmt.Sprintf("heaviest query: p50 %.1f ms alone, %.1f ms inside the answer: %s",
-			bigMS(h50), bigMS(bigPercentile(heavy.took, 0.5)), heavy.call.label()),
+	return bigMeasured{
+		candidates: len(ans.Candidates), queries: len(order), runs: runs,
+		p50: bigPercentile(lat, 0.5), p95: bigPercentile(lat, 0.95),
+		heavy: heavy.call, heavyAlone: bigPercentile(raw, 0.5), heavyInside: bigPercentile(heavy.took, 0.5),
+		parts: parts,
 	}
-	for _, l := range summary {
-		bigLogf("%s", l)
-		b.Log(l)
+}
+
+// bigLogQueries logs where an answer's time in the store goes: each
+// statement's calls and the sum of their p50s, then the slowest calls.
+func bigLogQueries(calls []*bigCallStat) {
+	type statement struct {
+		text  string
+		calls int
+		sum   time.Duration
+		rows  int
 	}
-	b.ReportMetric(bigMS(p50), "p50_ms")
-	b.ReportMetric(bigMS(p95), "p95_ms")
-	b.ReportMetric(bigMS(h50), "heaviest_query_ms")
-	b.ReportMetric(float64(p50)/float64(h50), "ratio")
+	byText := map[string]*statement{}
+	var stmts []*statement
+	for _, st := range calls {
+		t := byText[st.call.query]
+		if t == nil {
+			t = &statement{text: st.call.statement()}
+			byText[st.call.query] = t
+			stmts = append(stmts, t)
+		}
+		t.calls++
+		t.sum += bigPercentile(st.took, 0.5)
+		t.rows += st.call.rows
+	}
+	slices.SortStableFunc(stmts, func(a, b *statement) int { return cmp.Compare(b.sum, a.sum) })
+	bigLogf("%d queries per answer, by statement: the sum of the calls' p50, calls, rows returned", len(calls))
+	for _, t := range stmts {
+		bigLogf("  %8.1f ms %4d calls %8d rows  %s", bigMS(t.sum), t.calls, t.rows, t.text)
+	}
+	slowest := slices.Clone(calls)
+	slices.SortStableFunc(slowest, func(a, b *bigCallStat) int {
+		return cmp.Compare(bigPercentile(b.took, 0.5), bigPercentile(a.took, 0.5))
+	})
+	bigLogf("the slowest calls, p50 inside the answer, rows returned:")
+	for _, st := range slowest[:min(10, len(slowest))] {
+		bigLogf("  %8.1f ms %8d rows  %s", bigMS(bigPercentile(st.took, 0.5)), st.call.rows, st.call.label())
+	}
 }
 
 // bigBuild is what buildBigStore built.
@@ -458,12 +522,18 @@ func (c bigCall) key() string {
 	return sb.String()
 }
 
-// label is the statement on one line, shortened, and its parameters.
-func (c bigCall) label() string {
+// statement is the query on one line, shortened.
+func (c bigCall) statement() string {
 	q := strings.Join(strings.Fields(c.query), " ")
 	if r := []rune(q); len(r) > 150 {
 		q = string(r[:149]) + "…"
 	}
+	return q
+}
+
+// label is the statement and its parameters.
+func (c bigCall) label() string {
+	q := c.statement()
 	var ps []string
 	for _, k := range slices.Sorted(maps.Keys(c.params)) {
 		v := c.params[k]

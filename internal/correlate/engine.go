@@ -34,6 +34,8 @@ type window struct {
 	all             map[string]*series // error counts of every service
 	metrics         map[string]map[string]map[string]*keyed
 	fps             [][]store.Fingerprint // indexed like changes
+	// newErrors are the errors first seen in the window in any service.
+	newErrors []store.NewError
 	// own holds, per service in scope, when its own error rate, latency
 	// and saturation began to shift (zero: no shift found).
 	own map[string]ownShift
@@ -128,6 +130,9 @@ func (e *Engine) load(ctx context.Context, q Query) (*window, error) {
 		return nil, err
 	}
 	w.all = buildSeries(all, nil, w.rfrom, w.to)
+	if w.newErrors, err = e.r.NewErrorsAll(ctx, w.from.Add(-e.opt.NewFingerprintLookback), w.from, w.to); err != nil {
+		return nil, err
+	}
 	w.own = map[string]ownShift{}
 	for _, svc := range w.scope {
 		var o ownShift

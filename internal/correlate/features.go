@@ -107,6 +107,11 @@ func (e *Engine) candidate(ctx context.Context, w *window, onset time.Time, c ev
 	}
 	if newCount > 0 {
 		f["new_error"] = math.Min(1, math.Log10(1+float64(newCount))/2)
+		if shared := sharedNewErrors(w, c, fps); len(shared) > 0 {
+			f["new_error_shared"] = math.Min(1, float64(len(shared))/2)
+			add("new_error_shared", fmt.Sprintf("the same new error appeared at the same time in %s, which %s cannot reach: a common cause, not this %s",
+				strings.Join(shared, ", "), c.Service, c.Kind), map[string]float64{"services": float64(len(shared))})
+		}
 	}
 
 	if e.opt.Baseline {
@@ -480,4 +485,30 @@ func (e *Engine) ownShiftFeatures(w *window, c event.Change, cand *Candidate) {
 		cand.Evidence = append(cand.Evidence, Evidence{Kind: "shift", Summary: fmt.Sprintf("%s of %s began to rise at %s, %s after this %s, the last change of %s before it",
 			s.name, c.Service, s.at.Format("15:04"), humanDuration(lag), c.Kind, c.Service), Values: map[string]float64{"lag_minutes": lag.Minutes()}})
 	}
+}
+
+// sharedNewErrors lists the services, out of the change's reach, where an
+// error with the same type and message as one of the change's new errors
+// also first appeared within 15 minutes of it.
+func sharedNewErrors(w *window, c event.Change, fps []store.Fingerprint) []string {
+	if len(w.newErrors) == 0 {
+		return nil
+	}
+	reach := dependents(w.topo, c.Service)
+	seen := map[string]bool{}
+	var out []string
+	for _, fp := range fps {
+		for _, ne := range w.newErrors {
+			if reach[ne.Service] || seen[ne.Service] || ne.Type != fp.Type || ne.Message != fp.Message {
+				continue
+			}
+			if d := ne.FirstSeen.Sub(fp.FirstSeen); d < -15*time.Minute || d > 15*time.Minute {
+				continue
+			}
+			seen[ne.Service] = true
+			out = append(out, ne.Service)
+		}
+	}
+	sort.Strings(out)
+	return out
 }

@@ -30,6 +30,7 @@ type Reader interface {
 	MetricsByKey(ctx context.Context, services, names []string, from, to time.Time) ([]store.MetricBucket, error)
 	AllErrorsPerMinute(ctx context.Context, from, to time.Time) ([]store.Bucket, error)
 	LogBodies(ctx context.Context, service string, from, to time.Time, minSeverity uint8, limit int) ([]string, error)
+	NewErrorsAll(ctx context.Context, since, from, to time.Time) ([]store.NewError, error)
 }
 
 // Query is one "what changed?" question.

@@ -284,6 +284,10 @@ func (f *fakeReader) LogBodies(context.Context, string, time.Time, time.Time, ui
 	return nil, nil
 }
 
+func (f *fakeReader) NewErrorsAll(context.Context, time.Time, time.Time, time.Time) ([]store.NewError, error) {
+	return nil, nil
+}
+
 func evidenceText(c Candidate) string {
 	var lines []string
 	for _, e := range c.Evidence {

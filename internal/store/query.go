@@ -259,3 +259,38 @@ func (s *Store) LogBodies(ctx context.Context, service string, from, to time.Tim
 	})
 	return out, err
 }
+
+// NewError is an error (type and message) first seen in a service in a
+// window.
+type NewError struct {
+	Service, Type, Message string
+	FirstSeen              time.Time
+}
+
+const newErrorsAllQuery = `
+SELECT service, type, message, min(time) AS first_seen
+FROM errors FINAL
+WHERE time >= {since:DateTime64(3, 'UTC')} AND time < {to:DateTime64(3, 'UTC')}
+GROUP BY service, fingerprint, type, message
+HAVING first_seen >= {from:DateTime64(3, 'UTC')}
+ORDER BY first_seen
+LIMIT 10000`
+
+// NewErrorsAll lists, across every service, the errors (by fingerprint)
+// first seen in [from, to), where "first" looks back to since: the same new
+// error appearing in services that share no change points at a common
+// cause.
+func (s *Store) NewErrorsAll(ctx context.Context, since, from, to time.Time) ([]NewError, error) {
+	var out []NewError
+	p := map[string]string{"since": ParamTime(since), "from": ParamTime(from), "to": ParamTime(to)}
+	err := s.query(ctx, "new_errors_all", newErrorsAllQuery, p, func(r Rows) error {
+		var n NewError
+		if err := r.Scan(&n.Service, &n.Type, &n.Message, &n.FirstSeen); err != nil {
+			return err
+		}
+		n.FirstSeen = n.FirstSeen.UTC()
+		out = append(out, n)
+		return nil
+	})
+	return out, err
+}

@@ -3,12 +3,13 @@
 -- benchmark's volume. Lines without a trace (a replica starting, a flag
 -- update, a config reload) stand for changes and are not multiplied. Every
 -- copy keeps its original's service, severity, body and attributes, gets a
--- fresh trace and span id and lands up to jitter_ns later, so no two copies
--- share the table's deduplication key.
+-- fresh trace and span id and lands up to jitter_ns later on the same day,
+-- so no two copies share the table's deduplication key.
 INSERT INTO otel_logs (Timestamp, TraceId, SpanId, TraceFlags, SeverityText, SeverityNumber, ServiceName, Body,
                        ResourceSchemaUrl, ResourceAttributes, ScopeSchemaUrl, ScopeName, ScopeVersion,
                        ScopeAttributes, LogAttributes)
-SELECT Timestamp + toIntervalNanosecond(cityHash64(Timestamp, TraceId, SpanId, copy) % {jitter_ns:UInt64}),
+SELECT if(toDate(Timestamp + toIntervalNanosecond(cityHash64(Timestamp, TraceId, SpanId, copy) % {jitter_ns:UInt64})) = toDate(Timestamp),
+          Timestamp + toIntervalNanosecond(cityHash64(Timestamp, TraceId, SpanId, copy) % {jitter_ns:UInt64}), Timestamp),
        lower(hex(sipHash128(TraceId, copy, 'trace'))),
        if(SpanId = '', '', substring(lower(hex(sipHash128(SpanId, copy, 'span'))), 1, 16)),
        TraceFlags, SeverityText, SeverityNumber, ServiceName, Body,
