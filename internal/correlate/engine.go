@@ -155,29 +155,36 @@ func (e *Engine) load(ctx context.Context, q Query) (*window, error) {
 	return w, err
 }
 
-// saturation sums the service's saturation gauges per minute (the first
-// one it reports), NaN where none.
+// saturation is the first saturation gauge the service reports (see
+// gauge), nil when it reports none.
 func (w *window) saturation(svc string) []float64 {
 	for _, name := range saturationMetrics {
-		byKey := w.metrics[svc][name]
-		if len(byKey) == 0 {
-			continue
+		if v := w.gauge(svc, name); v != nil {
+			return v
 		}
-		n := int(w.to.Sub(w.rfrom) / time.Minute)
-		v := nanSlice(n)
-		for _, k := range byKey {
-			for i, x := range k.avg {
-				if !math.IsNaN(x) {
-					if math.IsNaN(v[i]) {
-						v[i] = 0
-					}
-					v[i] += x
-				}
-			}
-		}
-		return v
 	}
 	return nil
+}
+
+// gauge sums one gauge of the service over its series per minute (NaN
+// where no series has a point), nil when the service does not report it.
+func (w *window) gauge(svc, name string) []float64 {
+	byKey := w.metrics[svc][name]
+	if len(byKey) == 0 {
+		return nil
+	}
+	v := nanSlice(int(w.to.Sub(w.rfrom) / time.Minute))
+	for _, k := range byKey {
+		for i, x := range k.avg {
+			if !math.IsNaN(x) {
+				if math.IsNaN(v[i]) {
+					v[i] = 0
+				}
+				v[i] += x
+			}
+		}
+	}
+	return v
 }
 
 // climbStart finds where a flat gauge starts climbing steadily: the knee
@@ -472,11 +479,8 @@ func (e *Engine) verdict(w *window, a *Answer) {
 	if e.opt.Baseline || top.Score >= threshold {
 		a.Verdict = VerdictCause
 		why := ""
-		for _, ev := range top.Evidence {
-			if ev.Kind != "time" && ev.Kind != "topology" && ev.Kind != "kind" {
-				why = "; " + ev.Summary
-				break
-			}
+		if ev, ok := strongestEvidence(top); ok {
+			why = "; " + ev.Summary
 		}
 		a.Summary = fmt.Sprintf("Most likely cause: %s (score %.2f)%s.", describe(top.Change), top.Score, why)
 		return
@@ -511,4 +515,19 @@ func describe(c event.Change) string {
 		}
 	}
 	return strings.Join(parts, " ")
+}
+
+// strongestEvidence picks the evidence that best says why a candidate is
+// blamed, for the one-line summary: the most specific kinds first, and an
+// error-rate line only when the rate rose.
+func strongestEvidence(c Candidate) (Evidence, bool) {
+	for _, kind := range []string{"canary", "new_error", "error_rate", "shift", "saturation", "latency", "logs", "rollback"} {
+		for _, ev := range c.Evidence {
+			if ev.Kind != kind || (kind == "error_rate" && ev.Values["ratio"] <= 1.5) {
+				continue
+			}
+			return ev, true
+		}
+	}
+	return Evidence{}, false
 }

@@ -169,24 +169,9 @@ func (e *Engine) latencyFeatures(w *window, c event.Change, afterEnd time.Time, 
 		}
 	}
 	for _, name := range saturationMetrics {
-		byKey := w.metrics[c.Service][name]
-		if len(byKey) == 0 {
+		v := w.gauge(c.Service, name)
+		if v == nil {
 			continue
-		}
-		n := int(w.to.Sub(w.rfrom) / time.Minute)
-		v := make([]float64, n)
-		for i := range v {
-			v[i] = math.NaN()
-		}
-		for _, k := range byKey {
-			for i, x := range k.avg {
-				if !math.IsNaN(x) {
-					if math.IsNaN(v[i]) {
-						v[i] = 0
-					}
-					v[i] += x
-				}
-			}
 		}
 		older, n0 := w.meanRange(v, c.Time.Add(-90*time.Minute), c.Time.Add(-30*time.Minute))
 		before, n1 := w.meanRange(v, c.Time.Add(-30*time.Minute), c.Time)
