@@ -105,9 +105,27 @@ func (e *Engine) load(ctx context.Context, q Query) (*window, error) {
 	// Rates are read from further back than the window, so that the
 	// earliest change has a baseline too.
 	w.rfrom = w.from.Add(-2 * time.Hour).Truncate(time.Minute)
-	errs, err := e.r.ErrorsPerMinute(ctx, w.scope, w.rfrom, w.to)
-	if err != nil {
-		return nil, err
+	// The engine needs every service's error counts (for surges out of a
+	// change's reach), so it reads them once and takes the scope's from
+	// them; the baseline reads the scope alone.
+	var errs, all []store.Bucket
+	var err2 error
+	if e.opt.Baseline {
+		errs, err2 = e.r.ErrorsPerMinute(ctx, w.scope, w.rfrom, w.to)
+	} else {
+		all, err2 = e.r.AllErrorsPerMinute(ctx, w.rfrom, w.to)
+		inScope := map[string]bool{}
+		for _, s := range w.scope {
+			inScope[s] = true
+		}
+		for _, b := range all {
+			if inScope[b.Service] {
+				errs = append(errs, b)
+			}
+		}
+	}
+	if err2 != nil {
+		return nil, err2
 	}
 	reqs, err := e.r.MetricPerMinute(ctx, e.opt.RequestsMetric, w.scope, w.rfrom, w.to)
 	if err != nil {
@@ -125,10 +143,6 @@ func (e *Engine) load(ctx context.Context, q Query) (*window, error) {
 	}
 	w.metrics = buildKeyed(mb, w.rfrom, w.to)
 	w.preferMetricErrors(e.opt.RequestsMetric)
-	all, err := e.r.AllErrorsPerMinute(ctx, w.rfrom, w.to)
-	if err != nil {
-		return nil, err
-	}
 	w.all = buildSeries(all, nil, w.rfrom, w.to)
 	if w.newErrors, err = e.r.NewErrorsAll(ctx, w.from.Add(-e.opt.NewFingerprintLookback), w.from, w.to); err != nil {
 		return nil, err
