@@ -33,6 +33,7 @@ func cmdEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	parallel := fs.Int("parallel", 2, "scenarios loaded at once, each in its own database")
 	modelPath := fs.String("model", "", "score with this model JSON instead of the built-in one")
 	strict := fs.Bool("strict", false, "exit 1 when a target fails")
+	features := fs.Bool("features", false, "keep every candidate's features and evidence in the JSON results, for analysis")
 	fit := fs.Bool("fit", false, "fit the engine's model on the dev split and write it to --model-out")
 	l2 := fs.Float64("l2", 0.01, "with --fit: L2 penalty")
 	iterations := fs.Int("iterations", 3000, "with --fit: gradient-descent iterations")
@@ -78,7 +79,7 @@ func cmdEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	opt := eval.Options{
 		Split: sp, PerFamily: *perFamily, Families: fams, DataDir: dir, ChDBLib: *chdbLib,
-		Parallel: *parallel, Model: model, Progress: stderr, Logger: log,
+		Parallel: *parallel, Model: model, Progress: stderr, Logger: log, KeepFeatures: *features,
 	}
 	fmt.Fprintf(stderr, "eval: %s split, %d families × %d scenarios, %d at a time, store %s\n", sp, len(fams), *perFamily, *parallel, dir)
 	var rep *eval.Report

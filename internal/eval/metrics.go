@@ -12,8 +12,12 @@ import (
 type Scored struct {
 	ID    string  `json:"id"`
 	Score float64 `json:"score"`
-	// Features are kept only when the run collects them for a fit.
-	Features map[string]float64 `json:"-"`
+	// Features and Evidence are kept only when the run collects them (for
+	// a fit, or --features for analysis).
+	Features map[string]float64 `json:"features,omitempty"`
+	Kind     string             `json:"kind,omitempty"`
+	Service  string             `json:"service,omitempty"`
+	Evidence []string           `json:"evidence,omitempty"`
 }
 
 // Outcome is one system's answer to one scenario, judged against the truth.
@@ -28,6 +32,11 @@ type Outcome struct {
 	// Candidates are all candidates in rank order; JSON shows the top 3.
 	Candidates []Scored `json:"-"`
 	Top3       []Scored `json:"top3"`
+	// Detail is every candidate with its features and evidence, when the
+	// run keeps them.
+	Detail []Scored `json:"detail,omitempty"`
+	// Onset is the answer's symptom onset and where it came from.
+	Onset string `json:"onset,omitempty"`
 	// NumCandidates is len(Candidates).
 	NumCandidates int `json:"candidates"`
 	// RankOfTruth is the rank of the true cause, 0 when it is not among the
@@ -58,12 +67,23 @@ func Judge(a *correlate.Answer, truth string, latencyMS float64, keepFeatures bo
 		o.Candidates[i] = Scored{ID: c.Change.ID, Score: c.Score}
 		if keepFeatures {
 			o.Candidates[i].Features = c.Features
+			d := Scored{ID: c.Change.ID, Score: c.Score, Features: c.Features, Kind: string(c.Change.Kind), Service: c.Change.Service}
+			for _, ev := range c.Evidence {
+				d.Evidence = append(d.Evidence, ev.Kind+": "+ev.Summary)
+			}
+			o.Detail = append(o.Detail, d)
 		}
 		if truth != "" && c.Change.ID == truth && o.RankOfTruth == 0 {
 			o.RankOfTruth = i + 1
 		}
 	}
-	o.Top3 = o.Candidates[:min(3, len(o.Candidates))]
+	o.Top3 = make([]Scored, min(3, len(o.Candidates)))
+	for i := range o.Top3 {
+		o.Top3[i] = Scored{ID: o.Candidates[i].ID, Score: o.Candidates[i].Score}
+	}
+	if keepFeatures {
+		o.Onset = a.Onset.Format("15:04:05") + " (" + a.OnsetSource + ")"
+	}
 	return o
 }
 
