@@ -36,6 +36,15 @@ type window struct {
 	fps             [][]store.Fingerprint // indexed like changes
 	// newErrors are the errors first seen in the window in any service.
 	newErrors []store.NewError
+	// peers holds, per service in scope and callee, the failed calls per
+	// minute (sampling-corrected); known is every service of the topology,
+	// so that any other callee is a third party.
+	peers map[string]map[string][]float64
+	known map[string]bool
+	// onsetNone is set when no symptom onset was given or found.
+	onsetNone bool
+	// symExt caches symptomExternal, which is the same for every candidate.
+	symExt *symptomExt
 	// own holds, per service in scope, when its own error rate, latency
 	// and saturation began to shift (zero: no shift found).
 	own map[string]ownShift
@@ -74,6 +83,7 @@ func (e *Engine) WhatChanged(ctx context.Context, q Query) (*Answer, error) {
 	default:
 		ans.Onset, ans.OnsetSource = w.detectOnset()
 	}
+	w.onsetNone = ans.OnsetSource == "none"
 	for i, c := range w.changes {
 		ans.Candidates = append(ans.Candidates, e.candidate(ctx, w, ans.Onset, c, w.fps[i]))
 	}
@@ -147,6 +157,11 @@ func (e *Engine) load(ctx context.Context, q Query) (*window, error) {
 	if w.newErrors, err = e.r.NewErrorsAll(ctx, w.from.Add(-e.opt.NewFingerprintLookback), w.from, w.to); err != nil {
 		return nil, err
 	}
+	pb, err := e.r.PeerErrorsPerMinute(ctx, w.scope, w.rfrom, w.to)
+	if err != nil {
+		return nil, err
+	}
+	w.buildPeers(pb)
 	w.own = map[string]ownShift{}
 	for _, svc := range w.scope {
 		var o ownShift
@@ -544,4 +559,124 @@ func strongestEvidence(c Candidate) (Evidence, bool) {
 		}
 	}
 	return Evidence{}, false
+}
+
+func (w *window) buildPeers(pb []store.PeerBucket) {
+	n := int(w.to.Sub(w.rfrom) / time.Minute)
+	w.peers = map[string]map[string][]float64{}
+	for _, b := range pb {
+		i := int(b.Minute.Sub(w.rfrom) / time.Minute)
+		if i < 0 || i >= n {
+			continue
+		}
+		byPeer := w.peers[b.Service]
+		if byPeer == nil {
+			byPeer = map[string][]float64{}
+			w.peers[b.Service] = byPeer
+		}
+		v := byPeer[b.Peer]
+		if v == nil {
+			v = make([]float64, n)
+			byPeer[b.Peer] = v
+		}
+		v[i] += b.Estimate
+	}
+	w.known = map[string]bool{}
+	for svc, deps := range w.topo {
+		w.known[svc] = true
+		for _, d := range deps {
+			w.known[d] = true
+		}
+	}
+}
+
+// thirdParty reports whether a callee named by a failed call is none of
+// our services: a host such as "inventory.prod.svc" or "inventory:8080"
+// names the service inventory.
+func (w *window) thirdParty(peer string) bool {
+	if w.known[peer] {
+		return false
+	}
+	if i := strings.IndexAny(peer, ".:"); i > 0 && w.known[peer[:i]] {
+		return false
+	}
+	return true
+}
+
+// excess is how many more events v has in [at, at+15 min) than its rate in
+// the hour before (up to 2 minutes before at) predicts, and the Poisson z
+// of that excess.
+func (w *window) excess(v []float64, at time.Time) (float64, float64) {
+	b0, b1 := w.idx(at.Add(-time.Hour)), w.idx(at.Add(-2*time.Minute))
+	a0, a1 := w.idx(at), w.idx(minTime(at.Add(15*time.Minute), w.to))
+	if b1 <= b0 || a1 <= a0 {
+		return 0, 0
+	}
+	var before, after float64
+	for i := b0; i < b1; i++ {
+		before += v[i]
+	}
+	for i := a0; i < a1; i++ {
+		after += v[i]
+	}
+	expected := before / float64(b1-b0) * float64(a1-a0)
+	return after - expected, poissonZ(after, expected)
+}
+
+// externalShare is the share of svc's error surge from at that is failed
+// calls to third parties, and the third party with the largest part of it.
+// ok is false when svc has no significant surge at at.
+func (w *window) externalShare(svc string, at time.Time) (share float64, peer string, ok bool) {
+	s := w.all[svc]
+	if s == nil {
+		return 0, "", false
+	}
+	total, z := w.excess(s.errors, at)
+	if total < 10 || z < 3 {
+		return 0, "", false
+	}
+	var ext, best float64
+	for p, v := range w.peers[svc] {
+		if !w.thirdParty(p) {
+			continue
+		}
+		x, _ := w.excess(v, at)
+		if x <= 0 {
+			continue
+		}
+		ext += x
+		if x > best {
+			best, peer = x, p
+		}
+	}
+	return math.Min(1, ext/total), peer, true
+}
+
+type symptomExt struct {
+	share     float64
+	svc, peer string
+}
+
+// symptomExternal is the largest third-party share (see externalShare) of
+// the error surges that begin around the onset in the scope: the asked
+// service's at the onset, and each service's own shift within 5 minutes
+// before to 10 after it.
+func (w *window) symptomExternal(onset time.Time) (float64, string, string) {
+	if w.symExt != nil {
+		return w.symExt.share, w.symExt.svc, w.symExt.peer
+	}
+	best := symptomExt{}
+	try := func(svc string, at time.Time) {
+		if share, peer, ok := w.externalShare(svc, at); ok && share > best.share {
+			best = symptomExt{share, svc, peer}
+		}
+	}
+	try(w.q.Service, onset)
+	for _, svc := range w.scope {
+		if at := w.own[svc].errors; !at.IsZero() && !at.Before(onset.Add(-5*time.Minute)) && !at.After(onset.Add(10*time.Minute)) {
+			try(svc, at)
+		}
+	}
+	w.symExt = &best
+	return best.share, best.svc, best.peer
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -93,10 +94,16 @@ func (e *Engine) candidate(ctx context.Context, w *window, onset time.Time, c ev
 	var newCount uint64
 	for i, fp := range fps {
 		newCount += fp.Count
+		// A new error right after the change is its doing more surely than
+		// one that first shows half an hour later, when anything could
+		// have happened, but any error of a release carries its version.
+		soon := math.Exp(-float64(fp.FirstSeen.Sub(c.Time)) / float64(10*time.Minute))
+		f["new_error_soon"] = math.Max(f["new_error_soon"], soon)
 		rel := ""
 		if fp.Release != "" && fp.Release == c.Version {
 			rel = ", in the new release " + fp.Release
 			f["new_error_release"] = 1
+			f["new_error_release_soon"] = math.Max(f["new_error_release_soon"], soon)
 		}
 		if i < 3 {
 			add("new_error", fmt.Sprintf("new error %s: %q first seen %s after the %s (%d events%s)", fp.Type, truncate(fp.Message, 80),
@@ -122,7 +129,14 @@ func (e *Engine) candidate(ctx context.Context, w *window, onset time.Time, c ev
 		return cand
 	}
 
+	if w.onsetNone {
+		// Without an onset, "before the onset" means before the question:
+		// proximity says little.
+		f["no_onset"] = 1
+	}
 	e.ownShiftFeatures(w, c, &cand)
+	e.externalFeatures(w, c, onset, &cand)
+	e.flagFeatures(ctx, c, afterEnd, &cand)
 	e.latencyFeatures(w, c, afterEnd, &cand)
 	e.canaryFeatures(w, c, &cand)
 	e.rollbackFeatures(w, c, &cand)
@@ -496,4 +510,95 @@ func sharedNewErrors(w *window, c event.Change, fps []store.Fingerprint) []strin
 	}
 	sort.Strings(out)
 	return out
+}
+
+// externalFeatures: when the errors that surged are failed calls to a third
+// party (a callee that is none of our services), its outage explains them
+// better than a change of ours. own_external is about the changed
+// service's own surge; symptom_external about the surge at the onset in
+// the asked service's scope, the same for every candidate.
+func (e *Engine) externalFeatures(w *window, c event.Change, onset time.Time, cand *Candidate) {
+	if w.all == nil {
+		return
+	}
+	f := cand.Features
+	at := onset
+	if o := w.own[c.Service].errors; !o.IsZero() && !o.Before(c.Time) {
+		at = o
+	}
+	if share, peer, ok := w.externalShare(c.Service, at); ok && share >= 0.25 {
+		f["own_external"] = share
+		cand.Evidence = append(cand.Evidence, Evidence{Kind: "external", Summary: fmt.Sprintf("%.0f%% of the errors %s added from %s are failed calls to %s, a third party: its outage, not this %s",
+			100*share, c.Service, at.Format("15:04"), peer, c.Kind), Values: map[string]float64{"share": share}})
+	}
+	if w.onsetNone {
+		return
+	}
+	if share, svc, peer := w.symptomExternal(onset); share >= 0.25 {
+		f["symptom_external"] = share
+		if svc != c.Service {
+			cand.Evidence = append(cand.Evidence, Evidence{Kind: "external", Summary: fmt.Sprintf("the symptoms are failed calls to a third party: %.0f%% of the errors %s added at the onset are calls to %s",
+				100*share, svc, peer), Values: map[string]float64{"share": share}})
+		}
+	}
+}
+
+// flagFeatures compares, for a flag change, the share of the service's
+// errors after it that had the flag on with the share of requests the
+// rollout turned it on for: errors of a bad flag's path all have it on,
+// errors it has nothing to do with follow the rollout share. A rollout to
+// everyone cannot be told apart this way.
+func (e *Engine) flagFeatures(ctx context.Context, c event.Change, afterEnd time.Time, cand *Candidate) {
+	flag := c.Attributes["flag"]
+	if c.Kind != event.ChangeFlag || flag == "" || cand.Features["after_onset"] == 1 || !afterEnd.After(c.Time) {
+		return
+	}
+	p, ok := rolloutShare(c.Attributes["new"])
+	if !ok {
+		return
+	}
+	from, to, when := c.Time, afterEnd, "since the flip"
+	if p >= 0.9 {
+		// Rolled out to everyone: every error has it on now, but before the
+		// flip its path may already have failed more than the rest.
+		old, ok := rolloutShare(c.Attributes["old"])
+		if !ok || old <= 0 || old >= 0.9 {
+			return
+		}
+		p, from, to, when = old, c.Time.Add(-time.Hour), c.Time, "in the hour before the flip"
+	}
+	on, n, err := e.r.FlagErrors(ctx, c.Service, flag, from, to)
+	if err != nil || n < 5 {
+		return
+	}
+	q := float64(on) / float64(n)
+	pp := math.Min(math.Max(p, 0.01), 0.99)
+	z := (float64(on) - pp*float64(n)) / math.Sqrt(float64(n)*pp*(1-pp))
+	values := map[string]float64{"errors_on": q, "rollout": p, "z": z}
+	if z >= 3 {
+		cand.Features["flag_errors_on"] = math.Min(1, (q-p)/(1-p))
+		cand.Evidence = append(cand.Evidence, Evidence{Kind: "flag", Summary: fmt.Sprintf("%.0f%% of %s's errors %s had %s on, though it was on for %.0f%% of requests (%d of %d errors, z=%.1f)",
+			100*q, c.Service, when, flag, 100*p, on, n, z), Values: values})
+		return
+	}
+	if n >= 10 && math.Abs(z) < 2 {
+		cand.Features["flag_errors_even"] = 1
+		cand.Evidence = append(cand.Evidence, Evidence{Kind: "flag", Summary: fmt.Sprintf("%s's errors %s had %s on no more often than its %.0f%% rollout (%.0f%% of %d errors)",
+			c.Service, when, flag, 100*p, 100*q, n), Values: values})
+	}
+}
+
+// rolloutShare reads a flag state: "off", "on", or a percentage.
+func rolloutShare(s string) (float64, bool) {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "off", "false", "disabled":
+		return 0, true
+	case "on", "true", "enabled":
+		return 1, true
+	}
+	v, err := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(s), "%"), 64)
+	if err != nil || v < 0 || v > 100 {
+		return 0, false
+	}
+	return v / 100, true
 }

@@ -31,6 +31,8 @@ type Reader interface {
 	AllErrorsPerMinute(ctx context.Context, from, to time.Time) ([]store.Bucket, error)
 	LogBodies(ctx context.Context, service string, from, to time.Time, minSeverity uint8, limit int) ([]string, error)
 	NewErrorsAll(ctx context.Context, since, from, to time.Time) ([]store.NewError, error)
+	PeerErrorsPerMinute(ctx context.Context, services []string, from, to time.Time) ([]store.PeerBucket, error)
+	FlagErrors(ctx context.Context, service, flag string, from, to time.Time) (on, evaluated uint64, err error)
 }
 
 // Query is one "what changed?" question.

@@ -295,3 +295,11 @@ func evidenceText(c Candidate) string {
 	}
 	return strings.Join(lines, "\n")
 }
+
+func (f *fakeReader) PeerErrorsPerMinute(context.Context, []string, time.Time, time.Time) ([]store.PeerBucket, error) {
+	return nil, nil
+}
+
+func (f *fakeReader) FlagErrors(context.Context, string, string, time.Time, time.Time) (uint64, uint64, error) {
+	return 0, 0, nil
+}

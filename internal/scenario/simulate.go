@@ -45,6 +45,64 @@ type simulator struct {
 	spo    []int               // per service, index of its next sporadic error
 	pods   map[string][]string // service, version and region -> pod names
 	factor []float64           // scratch: the current burst factor of each chronic error
+	flags  [][]flagTimeline    // per service, the rollout of each flag the changes step
+	// broken names the flag whose "on" path fails the failures being
+	// recorded (a bad flag's incident), or is "".
+	broken string
+}
+
+// flagTimeline is the rollout share of one flag over time: share[i] from
+// at[i] on, share[0] before at[0] too (the state the data starts in).
+type flagTimeline struct {
+	name  string
+	at    []time.Time
+	share []float64
+}
+
+func (ft *flagTimeline) shareAt(t time.Time) float64 {
+	v := ft.share[0]
+	for i, a := range ft.at {
+		if a.After(t) {
+			break
+		}
+		v = ft.share[i+1]
+	}
+	return v
+}
+
+// flagShare reads a rollout step: "off", "on", or a percentage.
+func flagShare(s string) float64 {
+	switch s {
+	case "off", "":
+		return 0
+	case "on":
+		return 1
+	}
+	var p float64
+	if _, err := fmt.Sscanf(s, "%g%%", &p); err != nil {
+		return 0
+	}
+	return p / 100
+}
+
+// flagTimelines follows every flag the changes step, per service.
+func (g *generator) flagTimelines() [][]flagTimeline {
+	out := make([][]flagTimeline, len(g.svcs))
+	for _, c := range g.changes {
+		if c.Kind != event.ChangeFlag || c.Attributes["flag"] == "" {
+			continue
+		}
+		tl := out[c.svc]
+		i := slices.IndexFunc(tl, func(ft flagTimeline) bool { return ft.name == c.Attributes["flag"] })
+		if i < 0 {
+			tl = append(tl, flagTimeline{name: c.Attributes["flag"], share: []float64{flagShare(c.Attributes["old"])}})
+			i = len(tl) - 1
+		}
+		tl[i].at = append(tl[i].at, c.Time)
+		tl[i].share = append(tl[i].share, flagShare(c.Attributes["new"]))
+		out[c.svc] = tl
+	}
+	return out
 }
 
 // simulate generates the metrics, error events and logs. Changes and
@@ -64,6 +122,7 @@ func (g *generator) simulate(r *rand.Rand) *event.Batch {
 		rel:    make([]int, len(g.svcs)),
 		spo:    make([]int, len(g.svcs)),
 		pods:   make(map[string][]string),
+		flags:  g.flagTimelines(),
 	}
 	for i := range g.svcs {
 		sim.labels[i] = map[string]string{"environment": Environment}
@@ -323,6 +382,11 @@ func (sim *simulator) incidentFailures(s *service, fp *fingerprint, t time.Time,
 	if !to.After(from) {
 		return
 	}
+	if s.idx == in.causeSvc && in.cause != nil && in.cause.Kind == event.ChangeFlag && fp == &in.fp {
+		// The bad flag's own failures are requests down its broken path.
+		sim.broken = in.cause.Attributes["flag"]
+		defer func() { sim.broken = "" }()
+	}
 	for range n {
 		sim.failure(s, fp, from.Add(between(sim.r, 0, to.Sub(from))), dep, k)
 	}
@@ -368,6 +432,20 @@ func (sim *simulator) failure(s *service, fp *fingerprint, ts time.Time, dep str
 		}
 		if region != "" {
 			attrs["region"] = region
+		}
+		// The flags the request evaluated, as a flag SDK's integration
+		// records them on the error (Sentry's "flags" context): on for
+		// the rollout's share of requests, and always on for a request
+		// down a bad flag's broken path.
+		for i := range sim.flags[s.idx] {
+			ft := &sim.flags[s.idx][i]
+			on := ft.name == sim.broken || r.Float64() < ft.shareAt(ts)
+			attrs["flag."+ft.name] = strconv.FormatBool(on)
+		}
+		if dep != "" {
+			// An instrumented HTTP client records the callee of a failed
+			// call (OpenTelemetry's peer.service).
+			attrs["peer.service"] = dep
 		}
 		sim.batch.Errors = append(sim.batch.Errors, event.ErrorEvent{
 			ID:          hexID(r, 32),

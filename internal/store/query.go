@@ -294,3 +294,64 @@ func (s *Store) NewErrorsAll(ctx context.Context, since, from, to time.Time) ([]
 	})
 	return out, err
 }
+
+// PeerBucket is one service's sampling-corrected count, in one minute, of
+// the errors of its calls to one peer (another service or a third party).
+type PeerBucket struct {
+	Service, Peer string
+	Minute        time.Time
+	Estimate      float64
+}
+
+// peerErrorsQuery names the callee of each failed outbound call: the
+// peer.service or server.address attribute an instrumented client records,
+// else the host of the first URL (or Python's host='…') in the message.
+const peerErrorsQuery = `
+SELECT service,
+       multiIf(attributes['peer.service'] != '', attributes['peer.service'],
+               attributes['server.address'] != '', attributes['server.address'],
+               extract(message, '(?:https?://|host=\\x27)([^/:"\\x27 ]+)')) AS peer,
+       toStartOfMinute(time) AS minute, sum(1 / sample_rate) AS est
+FROM errors FINAL
+WHERE service IN {services:Array(String)}
+  AND time >= {from:DateTime64(3, 'UTC')} AND time < {to:DateTime64(3, 'UTC')}
+GROUP BY service, peer, minute
+HAVING peer != ''
+ORDER BY service, peer, minute`
+
+// PeerErrorsPerMinute counts the services' failed calls per callee and
+// minute in [from, to): a surge of failed calls to a third party points at
+// its outage rather than at a change of ours.
+func (s *Store) PeerErrorsPerMinute(ctx context.Context, services []string, from, to time.Time) ([]PeerBucket, error) {
+	var out []PeerBucket
+	p := map[string]string{"services": ParamStrings(services), "from": ParamTime(from), "to": ParamTime(to)}
+	err := s.query(ctx, "peer_errors_per_minute", peerErrorsQuery, p, func(r Rows) error {
+		var b PeerBucket
+		if err := r.Scan(&b.Service, &b.Peer, &b.Minute, &b.Estimate); err != nil {
+			return err
+		}
+		b.Minute = b.Minute.UTC()
+		out = append(out, b)
+		return nil
+	})
+	return out, err
+}
+
+// flagErrorsQuery counts a service's errors that evaluated a flag, and of
+// those the ones that had it on; {attr} is "flag." and the flag's key.
+const flagErrorsQuery = `
+SELECT countIf(attributes[{attr:String}] = 'true'), countIf(attributes[{attr:String}] != '')
+FROM errors FINAL
+WHERE service = {service:String}
+  AND time >= {from:DateTime64(3, 'UTC')} AND time < {to:DateTime64(3, 'UTC')}`
+
+// FlagErrors counts the error events of service in [from, to) that carry
+// the evaluated value of flag (an attribute "flag.<key>" = "true" or
+// "false", as flag SDK integrations record it on errors), and how many of
+// them had it on. Errors down a bad flag's path all have it on, however
+// small its rollout.
+func (s *Store) FlagErrors(ctx context.Context, service, flag string, from, to time.Time) (on, evaluated uint64, err error) {
+	p := map[string]string{"attr": ParamString("flag." + flag), "service": ParamString(service), "from": ParamTime(from), "to": ParamTime(to)}
+	err = s.query(ctx, "flag_errors", flagErrorsQuery, p, func(r Rows) error { return r.Scan(&on, &evaluated) })
+	return on, evaluated, err
+}

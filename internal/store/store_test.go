@@ -359,3 +359,92 @@ func TestClusterDDLShape(t *testing.T) {
 		t.Error("single-node DDL mentions cluster features")
 	}
 }
+
+func TestPeerErrorsPerMinuteNamesTheCallee(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		at := t0.Add(5 * time.Minute)
+		// Each case is one error of service "api"; want is the peer the
+		// query should name ("" for an error that names none).
+		cases := []struct {
+			msg   string
+			attrs map[string]string
+			want  string
+		}{
+			{"boom", map[string]string{"peer.service": "stripe-api"}, "stripe-api"},
+			{"boom", map[string]string{"server.address": "api.twilio.com"}, "api.twilio.com"},
+			{`503 Service Unavailable on POST request for "https://rest.avatax.com/api/v2/x"`, nil, "rest.avatax.com"},
+			{"GET http://inventory.prod.svc:8080/items: unexpected status 500", nil, "inventory.prod.svc"},
+			{"HTTPSConnectionPool(host='api.openai.com', port=443): Read timed out.", nil, "api.openai.com"},
+			{"nil pointer dereference", nil, ""},
+		}
+		var b event.Batch
+		for i, c := range cases {
+			b.Errors = append(b.Errors, event.ErrorEvent{ID: fmt.Sprintf("peer-%d", i), Time: at, Service: "api", Fingerprint: fmt.Sprintf("fp-%d", i),
+				Type: "E", Message: c.msg, SampleRate: 0.5, Attributes: c.attrs})
+		}
+		if err := s.Write(ctx, &b); err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.PeerErrorsPerMinute(ctx, []string{"api"}, t0, t0.Add(time.Hour))
+		if err != nil {
+			t.Fatal(err)
+		}
+		peers := map[string]float64{}
+		for _, g := range got {
+			if g.Service != "api" || !g.Minute.Equal(at) {
+				t.Errorf("bucket %+v: want service api, minute %s", g, at)
+			}
+			peers[g.Peer] += g.Estimate
+		}
+		for _, c := range cases {
+			if c.want == "" {
+				continue
+			}
+			if peers[c.want] != 2 { // one event at sample rate 0.5
+				t.Errorf("peer %q: estimate %v, want 2 (all: %v)", c.want, peers[c.want], peers)
+			}
+		}
+		if len(peers) != 5 {
+			t.Errorf("got peers %v, want exactly the 5 named ones", peers)
+		}
+	})
+}
+
+func TestFlagErrorsCountsTheOnPath(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		var b event.Batch
+		// 6 errors with the flag on, 2 with it off, 3 that never evaluated
+		// it, 1 on but in another service, 1 on but before the window.
+		add := func(n int, svc, val string, at time.Time) {
+			for range n {
+				attrs := map[string]string{}
+				if val != "" {
+					attrs["flag.new-checkout"] = val
+				}
+				b.Errors = append(b.Errors, event.ErrorEvent{ID: fmt.Sprintf("flag-%d", len(b.Errors)), Time: at, Service: svc, Fingerprint: "fp", Type: "E", Message: "m", SampleRate: 1, Attributes: attrs})
+			}
+		}
+		in := t0.Add(10 * time.Minute)
+		add(6, "api", "true", in)
+		add(2, "api", "false", in)
+		add(3, "api", "", in)
+		add(1, "web", "true", in)
+		add(1, "api", "true", t0.Add(-time.Minute))
+		if err := s.Write(ctx, &b); err != nil {
+			t.Fatal(err)
+		}
+		on, evaluated, err := s.FlagErrors(ctx, "api", "new-checkout", t0, t0.Add(time.Hour))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if on != 6 || evaluated != 8 {
+			t.Errorf("FlagErrors = %d on of %d evaluated, want 6 of 8", on, evaluated)
+		}
+		// A flag key is a value, never SQL.
+		if on, evaluated, err = s.FlagErrors(ctx, "api", "x'] = '' OR 1=1 --", t0, t0.Add(time.Hour)); err != nil || on != 0 || evaluated != 0 {
+			t.Errorf("hostile key: %d of %d, %v; want 0 of 0, no error", on, evaluated, err)
+		}
+	})
+}
