@@ -591,16 +591,21 @@ func (w *window) buildPeers(pb []store.PeerBucket) {
 }
 
 // thirdParty reports whether a callee named by a failed call is none of
-// our services: a host such as "inventory.prod.svc" or "inventory:8080"
-// names the service inventory.
+// our services. A cluster-internal host names a service: "inventory:8080",
+// "inventory.prod", "inventory.prod.svc.cluster.local"; a public host
+// whose first label happens to be a service's name ("api.stripe.com") does
+// not.
 func (w *window) thirdParty(peer string) bool {
-	if w.known[peer] {
+	host, _, _ := strings.Cut(peer, ":")
+	if w.known[host] {
 		return false
 	}
-	if i := strings.IndexAny(peer, ".:"); i > 0 && w.known[peer[:i]] {
-		return false
+	svc, rest, ok := strings.Cut(host, ".")
+	if !ok || !w.known[svc] {
+		return true
 	}
-	return true
+	internal := !strings.Contains(rest, ".") || strings.Contains(rest, ".svc") || strings.HasSuffix(rest, ".local") || strings.HasSuffix(rest, ".internal")
+	return !internal
 }
 
 // excess is how many more events v has in [at, at+15 min) than its rate in

@@ -18,6 +18,9 @@ type fakeReader struct {
 	errors   []store.Bucket
 	requests []store.Bucket
 	fps      map[string][]store.Fingerprint
+	peers    []store.PeerBucket
+	// flagErrors answers FlagErrors; nil answers 0 of 0.
+	flagErrors func(service, flag string, from, to time.Time) (on, evaluated uint64)
 }
 
 func (f *fakeReader) Topology(context.Context) (map[string][]string, error) { return f.topo, nil }
@@ -296,10 +299,20 @@ func evidenceText(c Candidate) string {
 	return strings.Join(lines, "\n")
 }
 
-func (f *fakeReader) PeerErrorsPerMinute(context.Context, []string, time.Time, time.Time) ([]store.PeerBucket, error) {
-	return nil, nil
+func (f *fakeReader) PeerErrorsPerMinute(_ context.Context, svcs []string, from, to time.Time) ([]store.PeerBucket, error) {
+	var out []store.PeerBucket
+	for _, b := range f.peers {
+		if in(svcs, b.Service) && !b.Minute.Before(from) && b.Minute.Before(to) {
+			out = append(out, b)
+		}
+	}
+	return out, nil
 }
 
-func (f *fakeReader) FlagErrors(context.Context, string, string, time.Time, time.Time) (uint64, uint64, error) {
-	return 0, 0, nil
+func (f *fakeReader) FlagErrors(_ context.Context, service, flag string, from, to time.Time) (uint64, uint64, error) {
+	if f.flagErrors == nil {
+		return 0, 0, nil
+	}
+	on, n := f.flagErrors(service, flag, from, to)
+	return on, n, nil
 }
