@@ -521,6 +521,14 @@ func (e *Engine) verdict(w *window, a *Answer) {
 			last = &w.changes[i]
 		}
 	}
+	why := ""
+	if w.symExt != nil && w.symExt.share >= 0.5 {
+		why = fmt.Sprintf(" %.0f%% of the errors %s added at the onset are failed calls to %s, which is not one of our services: check its status.",
+			100*w.symExt.share, w.symExt.svc, w.symExt.peer)
+	} else if r := w.trafficRatio(a.Onset, a.OnsetSource == "none"); r >= 1.5 {
+		why = fmt.Sprintf(" Traffic to %s rose %.1f× at the onset: more load, not a defect.", w.q.Service, r)
+	}
+	defer func() { a.Summary += why }()
 	switch {
 	case a.OnsetSource == "none":
 		a.Summary = fmt.Sprintf("No change explains this: no clear symptom onset in %s, and the strongest candidate, %s, scores only %.2f.", w.q.Service, describe(top.Change), top.Score)
@@ -684,4 +692,25 @@ func (w *window) symptomExternal(onset time.Time) (float64, string, string) {
 	}
 	w.symExt = &best
 	return best.share, best.svc, best.peer
+}
+
+// trafficRatio is the asked service's request rate in the 15 minutes from
+// t (the last 15 minutes of the window when there is no onset) against the
+// hour before; 0 when it reports no requests.
+func (w *window) trafficRatio(t time.Time, none bool) float64 {
+	if none {
+		t = w.to.Add(-15 * time.Minute)
+	}
+	s := w.series[w.q.Service]
+	if s == nil || s.requests == nil {
+		return 0
+	}
+	before := s.rate(t.Add(-time.Hour), t.Add(-2*time.Minute))
+	after := s.rate(t, minTime(t.Add(15*time.Minute), w.to))
+	nb := minutes(t.Add(-time.Hour), t.Add(-2*time.Minute))
+	na := minutes(t, minTime(t.Add(15*time.Minute), w.to))
+	if before.exposure == 0 || na <= 0 {
+		return 0
+	}
+	return (after.exposure / na) / (before.exposure / nb)
 }

@@ -132,3 +132,29 @@ func TestFlagErrorsAgainstTheRollout(t *testing.T) {
 		})
 	}
 }
+
+func TestAbstainSaysWhatDoesExplainIt(t *testing.T) {
+	abstain := &Model{Bias: -10, AbstainBelow: 0.5}
+	f, at := externalCase("api.stripe.com")
+	ans, err := New(f, Options{Model: abstain}).WhatChanged(context.Background(), Query{Service: "api", At: at})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ans.Verdict != VerdictAbstain || !strings.Contains(ans.Summary, "are failed calls to api.stripe.com, which is not one of our services") {
+		t.Errorf("verdict %s, summary %q", ans.Verdict, ans.Summary)
+	}
+
+	// Traffic quadruples at the onset; the error rate holds.
+	at = base.Add(3 * time.Hour)
+	onset := at.Add(-10 * time.Minute)
+	f = &fakeReader{topo: map[string][]string{"api": {}}, changes: []event.Change{{ID: "d1", Time: onset.Add(-20 * time.Minute), Kind: event.ChangeDeploy, Service: "api"}}}
+	traffic(f, "api", at.Add(-4*time.Hour), onset, 1000, 0.002, time.Time{}, 0)
+	traffic(f, "api", onset, at, 4000, 0.002, time.Time{}, 0)
+	ans, err = New(f, Options{Model: abstain}).WhatChanged(context.Background(), Query{Service: "api", At: at, Onset: onset})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ans.Verdict != VerdictAbstain || !strings.Contains(ans.Summary, "Traffic to api rose 4.0× at the onset") {
+		t.Errorf("verdict %s, summary %q", ans.Verdict, ans.Summary)
+	}
+}
