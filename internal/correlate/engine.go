@@ -41,8 +41,9 @@ type window struct {
 	// so that any other callee is a third party.
 	peers map[string]map[string][]float64
 	known map[string]bool
-	// onsetNone is set when no symptom onset was given or found.
-	onsetNone bool
+	// onsetNone is set when no symptom onset was given or found;
+	// onsetDetected when it was detected (to the minute) rather than given.
+	onsetNone, onsetDetected bool
 	// symExt caches symptomExternal, which is the same for every candidate.
 	symExt *symptomExt
 	// own holds, per service in scope, when its own error rate, latency
@@ -84,6 +85,7 @@ func (e *Engine) WhatChanged(ctx context.Context, q Query) (*Answer, error) {
 		ans.Onset, ans.OnsetSource = w.detectOnset()
 	}
 	w.onsetNone = ans.OnsetSource == "none"
+	w.onsetDetected = strings.HasPrefix(ans.OnsetSource, "detected")
 	for i, c := range w.changes {
 		ans.Candidates = append(ans.Candidates, e.candidate(ctx, w, ans.Onset, c, w.fps[i]))
 	}
@@ -410,6 +412,19 @@ func (w *window) detectOnset() (time.Time, string) {
 	}
 	if on, ok := w.series[w.q.Service].detectOnsetWeak(w.from); ok {
 		return on, "detected (weak)"
+	}
+	// The asked service shows nothing clear (its alert may count what a
+	// dependency fails): the earliest shift of a service in its scope.
+	var first time.Time
+	for _, svc := range w.scope {
+		for _, t := range []time.Time{w.own[svc].errors, w.own[svc].latency} {
+			if !t.IsZero() && !t.Before(w.from) && (first.IsZero() || t.Before(first)) {
+				first = t
+			}
+		}
+	}
+	if !first.IsZero() {
+		return first, "detected (dependency)"
 	}
 	return w.to, "none"
 }

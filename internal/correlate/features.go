@@ -25,12 +25,29 @@ func (e *Engine) candidate(ctx context.Context, w *window, onset time.Time, c ev
 		cand.Evidence = append(cand.Evidence, Evidence{Kind: kind, Summary: summary, Values: values})
 	}
 
-	// Time: nothing after the onset can be its cause.
+	// Time: nothing after the onset can be its cause. A detected onset is
+	// the start of the minute in which the rate rose, so a change within
+	// that minute may still have caused it. Without an onset, proximity is
+	// measured to 5 minutes before the question, the usual delay between
+	// symptoms and the alert that prompts it, and nothing is ruled out.
 	lead := onset.Sub(c.Time)
-	if lead < 0 {
+	if w.onsetDetected && lead < 0 && lead > -time.Minute {
+		lead = 0
+	}
+	switch {
+	case w.onsetNone:
+		// lead stays positive (before the question) for the rest.
+		near := onset.Add(-5 * time.Minute).Sub(c.Time)
+		if near >= 0 {
+			f["time"] = math.Exp(-float64(near) / float64(e.opt.TimeDecay))
+			f["time_fast"] = math.Exp(-float64(near) / float64(5*time.Minute))
+			f["time_slow"] = math.Exp(-float64(near) / float64(6*time.Hour))
+		}
+		add("time", fmt.Sprintf("%s %s before the question; no symptom onset found to compare with", c.Kind, humanDuration(lead)), map[string]float64{"minutes_before_question": lead.Minutes()})
+	case lead < 0:
 		f["after_onset"] = 1
 		add("time", fmt.Sprintf("%s %s after symptom onset: cannot have caused it", c.Kind, humanDuration(-lead)), map[string]float64{"minutes_before_onset": lead.Minutes()})
-	} else {
+	default:
 		f["time"] = math.Exp(-float64(lead) / float64(e.opt.TimeDecay))
 		f["time_fast"] = math.Exp(-float64(lead) / float64(5*time.Minute))
 		f["time_slow"] = math.Exp(-float64(lead) / float64(6*time.Hour))

@@ -158,3 +158,30 @@ func TestAbstainSaysWhatDoesExplainIt(t *testing.T) {
 		t.Errorf("verdict %s, summary %q", ans.Verdict, ans.Summary)
 	}
 }
+
+func TestDetectedOnsetMinuteToleratesChangesWithinIt(t *testing.T) {
+	at := base.Add(3 * time.Hour)
+	onset := at.Add(-20 * time.Minute) // on the minute: the change point's bucket
+	for _, tc := range []struct {
+		offset time.Duration
+		after  bool
+	}{
+		{20 * time.Second, false}, // inside the onset minute: may be the cause
+		{-2 * time.Minute, false},
+		{90 * time.Second, true},
+	} {
+		f := &fakeReader{topo: map[string][]string{"api": {}}, changes: []event.Change{{ID: "c", Time: onset.Add(tc.offset), Kind: event.ChangeDeploy, Service: "api"}}}
+		traffic(f, "api", at.Add(-4*time.Hour), at, 1000, 0.002, onset, 0.05)
+		ans, err := New(f, Options{Model: testModel}).WhatChanged(context.Background(), Query{Service: "api", At: at})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !ans.Onset.Equal(onset) || ans.OnsetSource != "detected" {
+			t.Fatalf("onset %v (%s), want %v detected", ans.Onset, ans.OnsetSource, onset)
+		}
+		c := ans.Candidates[0]
+		if got := c.Features["after_onset"] == 1; got != tc.after {
+			t.Errorf("change at onset%+v: after_onset %v, want %v (features %v)", tc.offset, got, tc.after, c.Features)
+		}
+	}
+}
