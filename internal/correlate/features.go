@@ -160,6 +160,7 @@ func (e *Engine) candidate(ctx context.Context, w *window, onset time.Time, c ev
 	e.elsewhereFeatures(w, c, onset, &cand)
 	e.logFeatures(ctx, w, c, afterEnd, &cand)
 
+	interactions(f)
 	cand.Score = round3(e.model.Probability(f))
 	if lead < 0 && c.Kind != event.ChangeRollback {
 		cand.Score = round3(math.Min(cand.Score, 0.01))
@@ -618,4 +619,28 @@ func rolloutShare(s string) (float64, bool) {
 		return 0, false
 	}
 	return v / 100, true
+}
+
+// effectFeatures are the evidence that a change did something, as opposed
+// to merely happening at the right time.
+var effectFeatures = []string{"error_shift", "owns_error_shift", "owns_latency_shift", "owns_saturation_climb", "new_error_soon",
+	"latency_shift", "canary_bad", "log_pattern", "flag_errors_on", "saturation_trend", "rolled_back"}
+
+// interactions adds the products a logistic model cannot form itself:
+// timing_only, a change close before the onset with no sign of any effect
+// of its own (what a traffic spike or an outage leaves for a deploy that
+// happened to land then); external_late, a surge of third-party failures
+// in the changed service that began well after the change (a change's own
+// misconfiguration fails calls within minutes).
+func interactions(f map[string]float64) {
+	effect := 0.0
+	for _, k := range effectFeatures {
+		effect = math.Max(effect, f[k])
+	}
+	if v := f["time_fast"] * (1 - math.Min(1, effect)); v > 0 {
+		f["timing_only"] = v
+	}
+	if v := f["own_external"] * (1 - f["time_fast"]); v > 0 {
+		f["external_late"] = v
+	}
 }

@@ -2,6 +2,7 @@ package correlate
 
 import (
 	"context"
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -182,6 +183,31 @@ func TestDetectedOnsetMinuteToleratesChangesWithinIt(t *testing.T) {
 		c := ans.Candidates[0]
 		if got := c.Features["after_onset"] == 1; got != tc.after {
 			t.Errorf("change at onset%+v: after_onset %v, want %v (features %v)", tc.offset, got, tc.after, c.Features)
+		}
+	}
+}
+
+func TestInteractions(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		in   map[string]float64
+		want map[string]float64
+	}{
+		{"timing alone", map[string]float64{"time_fast": 0.8}, map[string]float64{"timing_only": 0.8}},
+		{"timing with an effect", map[string]float64{"time_fast": 0.8, "error_shift": 1}, map[string]float64{}},
+		{"timing with a weak effect", map[string]float64{"time_fast": 1, "latency_shift": 0.25}, map[string]float64{"timing_only": 0.75}},
+		{"late third-party surge", map[string]float64{"own_external": 1, "time_fast": 0.1}, map[string]float64{"external_late": 0.9, "timing_only": 0.1}},
+		{"prompt third-party surge", map[string]float64{"own_external": 1, "time_fast": 1, "error_shift": 1}, map[string]float64{}},
+	} {
+		f := map[string]float64{}
+		for k, v := range tc.in {
+			f[k] = v
+		}
+		interactions(f)
+		for _, k := range []string{"timing_only", "external_late"} {
+			if got, want := f[k], tc.want[k]; math.Abs(got-want) > 1e-9 {
+				t.Errorf("%s: %s = %v, want %v", tc.name, k, got, want)
+			}
 		}
 	}
 }
