@@ -25,8 +25,8 @@ var MarkKinds = []string{"deploy", "rollback", "flag", "config", "infra"}
 // the change once the set is parsed.
 type MarkFlags struct {
 	Service, Version, Previous, Env, Title, URL, Commit, Author, Source string
-	Flag, Key, Old, New, At                                          string
-	Attrs                                                            attrFlag
+	Flag, Key, Old, New, At                                             string
+	Attrs                                                               attrFlag
 }
 
 // attrFlag collects repeated --attr key=value.

@@ -317,7 +317,10 @@ func mergeInto(a, b event.Change) event.Change {
 	if len(b.Commit) > len(out.Commit) && (out.Commit == "" || strings.HasPrefix(strings.ToLower(b.Commit), strings.ToLower(out.Commit))) {
 		out.Commit = b.Commit
 	}
-	for _, f := range [...]struct{ dst *string; src string }{
+	for _, f := range [...]struct {
+		dst *string
+		src string
+	}{
 		{&out.Environment, b.Environment}, {&out.PreviousVersion, b.PreviousVersion},
 		{&out.Author, b.Author}, {&out.Title, b.Title}, {&out.URL, b.URL}, {&out.Source, b.Source},
 	} {

@@ -45,8 +45,8 @@ type ldEntry struct {
 }
 
 type ldFlag struct {
-	Key        string `json:"key"`
-	Kind       string `json:"kind"`
+	Key        string   `json:"key"`
+	Kind       string   `json:"kind"`
 	Tags       []string `json:"tags"`
 	Variations []struct {
 		Value json.RawMessage `json:"value"`

@@ -51,7 +51,7 @@ type Poller struct {
 	now   func() time.Time
 	sleep func(ctx context.Context, d time.Duration) error
 
-	resetAt time.Time                 // when the spent rate limit resets
+	resetAt time.Time              // when the spent rate limit resets
 	seen    map[seenKey]seenDeploy // deployments with a recorded outcome
 }
 
