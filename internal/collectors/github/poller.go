@@ -262,8 +262,10 @@ func (p *Poller) get(ctx context.Context, u string, v any) (string, error) {
 			return next, err
 		}
 		p.log.Info("retrying", "err", err, "in", retryIn)
-		if err := p.sleep(ctx, min(retryIn, MaxWait)); err != nil {
-			return "", err
+		if retryIn > 0 { // 0: the rate limit's reset, waited for above
+			if err := p.sleep(ctx, min(retryIn, MaxWait)); err != nil {
+				return "", err
+			}
 		}
 	}
 }
