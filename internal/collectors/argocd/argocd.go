@@ -57,6 +57,8 @@
 //
 // # Correlator side
 //
+// Under changes: in correlator's configuration file (config.Changes):
+//
 //	argocd:
 //	  secret: ...                  # optional; then X-Correlator-Secret (or a bearer token) must match
 //	  environment: production      # default environment
@@ -107,24 +109,13 @@ import (
 // Source is the source name of Argo CD's changes.
 const Source = "argocd"
 
-// Config configures the Argo CD collector.
-type Config struct {
-	Secret              config.Secret          `yaml:"secret" json:"secret"`
-	Environment         string                 `yaml:"environment" json:"environment"`
-	UnknownApplications string                 `yaml:"unknown_applications" json:"unknown_applications"`
-	Applications        map[string]Application `yaml:"applications" json:"applications"`
-	MaxBody             int64                  `yaml:"max_body_bytes" json:"max_body_bytes"`
-}
+// Config configures the Argo CD collector (see the package documentation).
+type Config = config.ArgoCD
 
 // Application maps one Argo CD application.
-type Application struct {
-	Service     string `yaml:"service" json:"service"`
-	Environment string `yaml:"environment" json:"environment"`
-	Image       string `yaml:"image" json:"image"`
-	Version     string `yaml:"version" json:"version"`
-}
+type Application = config.ArgoCDApplication
 
-func (c Config) withDefaults() (Config, error) {
+func withDefaults(c Config) (Config, error) {
 	if c.UnknownApplications == "" {
 		c.UnknownApplications = "default"
 	}
@@ -179,7 +170,7 @@ type Webhook struct {
 
 // NewWebhook returns the receiver writing to w (a changes.MergingWriter).
 func NewWebhook(cfg Config, w changes.Writer, log *slog.Logger) (*Webhook, error) {
-	cfg, err := cfg.withDefaults()
+	cfg, err := withDefaults(cfg)
 	if err != nil {
 		return nil, err
 	}

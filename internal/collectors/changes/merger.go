@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/correlator/correlator/internal/config"
 	"github.com/correlator/correlator/internal/event"
 )
 
@@ -36,6 +37,12 @@ type MergerOptions struct {
 	Reader Reader
 	// Logger receives read-back failures.
 	Logger *slog.Logger
+}
+
+// MergerOptionsFrom returns the options of the configuration's merge
+// section; reader and log are the caller's.
+func MergerOptionsFrom(c config.ChangeMerge, reader Reader, log *slog.Logger) MergerOptions {
+	return MergerOptions{Window: time.Duration(c.Window), Streams: c.Streams, PerStream: c.PerStream, Reader: reader, Logger: log}
 }
 
 // Default merger bounds.

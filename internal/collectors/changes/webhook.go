@@ -33,7 +33,7 @@ import (
 //
 //	webhooks:
 //	  jenkins:
-//	    secret: s3cret                # optional
+//	    secret: s3cret              # optional
 //	    template:
 //	      items: ""                 # path to an array of changes; empty: the body is one
 //	      fields:                   # change field: dotted path into the item
@@ -53,32 +53,18 @@ import (
 // (commits.0.id). A field whose path is missing stays empty; a path to an
 // object or array is an error. kind defaults to deploy, source to the
 // webhook's name.
-type WebhookConfig struct {
-	// Name identifies the webhook (its URL path and the default source).
-	Name string `yaml:"-" json:"-"`
-	// Secret, when set, must be presented in the X-Correlator-Secret header
-	// or as "Authorization: Bearer SECRET".
-	Secret config.Secret `yaml:"secret" json:"secret"`
-	// Template maps the sender's JSON; nil means correlator's change shape.
-	Template *Template `yaml:"template" json:"template"`
-	// MaxBody bounds the body; default DefaultMaxBody.
-	MaxBody int64 `yaml:"max_body_bytes" json:"max_body_bytes"`
-}
+type WebhookConfig = config.ChangeWebhook
 
 // Template maps a foreign JSON payload onto changes.
-type Template struct {
-	Items  string            `yaml:"items" json:"items"`
-	Fields map[string]string `yaml:"fields" json:"fields"`
-	Static map[string]string `yaml:"static" json:"static"`
-}
+type Template = config.ChangeTemplate
 
 // templateFields are the change fields a template may set, besides
 // attributes.NAME.
 var templateFields = []string{"id", "time", "kind", "service", "environment", "version", "previous_version",
 	"commit", "author", "title", "url", "source"}
 
-// Check reports what is wrong with the template.
-func (t *Template) Check() error {
+// CheckTemplate reports what is wrong with a template.
+func CheckTemplate(t *Template) error {
 	var errs []error
 	for _, m := range []map[string]string{t.Fields, t.Static} {
 		for f := range m {
@@ -108,7 +94,7 @@ func NewWebhook(cfg WebhookConfig, w Writer, log *slog.Logger) (*Webhook, error)
 		return nil, errors.New("webhook: a name is required")
 	}
 	if cfg.Template != nil {
-		if err := cfg.Template.Check(); err != nil {
+		if err := CheckTemplate(cfg.Template); err != nil {
 			return nil, fmt.Errorf("webhook %s: %w", cfg.Name, err)
 		}
 	}

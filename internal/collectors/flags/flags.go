@@ -7,6 +7,9 @@
 //
 // # Configuration
 //
+// The section sits under changes: in correlator's configuration file
+// (config.Changes):
+//
 //	flags:
 //	  launchdarkly:
 //	    secret: ...              # the webhook's signing secret; when set, X-LD-Signature must match
@@ -75,35 +78,19 @@ import (
 	"github.com/correlator/correlator/internal/config"
 )
 
-// Config configures the flag collectors.
-type Config struct {
-	LaunchDarkly   Provider `yaml:"launchdarkly" json:"launchdarkly"`
-	Unleash        Provider `yaml:"unleash" json:"unleash"`
-	Services       []Rule   `yaml:"services" json:"services"`
-	ServiceTag     string   `yaml:"service_tag" json:"service_tag"`
-	DefaultService string   `yaml:"default_service" json:"default_service"`
-	MaxBody        int64    `yaml:"max_body_bytes" json:"max_body_bytes"`
-}
+// Config configures the flag collectors (see the package documentation).
+type Config = config.Flags
 
 // Provider configures one flag provider's webhook.
-type Provider struct {
-	Secret       config.Secret     `yaml:"secret" json:"secret"`
-	Environments map[string]string `yaml:"environments" json:"environments"`
-	SiteURL      string            `yaml:"site_url" json:"site_url"`
-}
+type Provider = config.FlagProvider
 
 // Rule maps flags to a service. Every condition given must hold.
-type Rule struct {
-	Prefix  string `yaml:"prefix" json:"prefix"`
-	Project string `yaml:"project" json:"project"`
-	Tag     string `yaml:"tag" json:"tag"`
-	Service string `yaml:"service" json:"service"`
-}
+type Rule = config.FlagRule
 
 // DefaultServiceTag is the tag naming a flag's service.
 const DefaultServiceTag = "service"
 
-func (c Config) withDefaults() (Config, error) {
+func withDefaults(c Config) (Config, error) {
 	if c.ServiceTag == "" {
 		c.ServiceTag = DefaultServiceTag
 	}
@@ -132,7 +119,7 @@ type flagInfo struct {
 }
 
 // service maps a flag to its service, or "".
-func (c *Config) service(f flagInfo) string {
+func service(c *Config, f flagInfo) string {
 	for _, r := range c.Services {
 		if r.Prefix != "" && !strings.HasPrefix(f.key, r.Prefix) {
 			continue
@@ -154,7 +141,7 @@ func (c *Config) service(f flagInfo) string {
 }
 
 // environment maps a provider's environment key.
-func (p *Provider) environment(key string) string {
+func environment(p *Provider, key string) string {
 	if e, ok := p.Environments[key]; ok {
 		return e
 	}

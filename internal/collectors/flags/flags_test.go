@@ -236,7 +236,7 @@ func TestUnleash(t *testing.T) {
 }
 
 func TestServiceRules(t *testing.T) {
-	c, err := Config{Services: []Rule{{Prefix: "a-", Project: "p", Service: "both"}, {Prefix: "a-", Service: "prefix"}}, DefaultService: "fallback"}.withDefaults()
+	c, err := withDefaults(Config{Services: []Rule{{Prefix: "a-", Project: "p", Service: "both"}, {Prefix: "a-", Service: "prefix"}}, DefaultService: "fallback"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -249,11 +249,11 @@ func TestServiceRules(t *testing.T) {
 		{flagInfo{key: "b", tags: []string{"service:billing"}}, "billing"},
 		{flagInfo{key: "b"}, "fallback"},
 	} {
-		if got := c.service(tc.f); got != tc.want {
+		if got := service(&c, tc.f); got != tc.want {
 			t.Errorf("%+v: %q, want %q", tc.f, got, tc.want)
 		}
 	}
-	if _, err := (Config{Services: []Rule{{}}}).withDefaults(); err == nil || !strings.Contains(err.Error(), "give a prefix") {
+	if _, err := withDefaults(Config{Services: []Rule{{}}}); err == nil || !strings.Contains(err.Error(), "give a prefix") {
 		t.Errorf("empty rule: %v", err)
 	}
 }

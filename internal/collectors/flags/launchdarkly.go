@@ -170,7 +170,7 @@ type LaunchDarkly struct {
 
 // NewLaunchDarkly returns the receiver writing to w (a changes.MergingWriter).
 func NewLaunchDarkly(cfg Config, w changes.Writer, log *slog.Logger) (*LaunchDarkly, error) {
-	cfg, err := cfg.withDefaults()
+	cfg, err := withDefaults(cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -259,7 +259,7 @@ func (h *LaunchDarkly) Changes(e ldEntry) ([]event.Change, string) {
 			reason = "no flag key in the entry"
 			continue
 		}
-		svc := h.cfg.service(flagInfo{key: k, project: ea.res.project, tags: tags})
+		svc := service(&h.cfg, flagInfo{key: k, project: ea.res.project, tags: tags})
 		if svc == "" {
 			reason = fmt.Sprintf("flag %s maps to no service (see flags.services)", k)
 			continue
@@ -278,7 +278,7 @@ func (h *LaunchDarkly) Changes(e ldEntry) ([]event.Change, string) {
 		}
 		c := event.Change{
 			Time: time.UnixMilli(e.Date).UTC(), Kind: event.ChangeFlag, Service: svc,
-			Environment: h.cfg.LaunchDarkly.environment(ea.res.env), Author: e.author(),
+			Environment: environment(&h.cfg.LaunchDarkly, ea.res.env), Author: e.author(),
 			Title: flagTitle(k, old, new), URL: h.url(cur, ea.res, k), Source: LaunchDarklySource,
 			Attributes: attrs, ID: changes.HashID(LaunchDarklySource, e.ID, ea.res.env),
 		}

@@ -118,7 +118,7 @@ type Unleash struct {
 
 // NewUnleash returns the receiver writing to w (a changes.MergingWriter).
 func NewUnleash(cfg Config, w changes.Writer, log *slog.Logger) (*Unleash, error) {
-	cfg, err := cfg.withDefaults()
+	cfg, err := withDefaults(cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -186,7 +186,7 @@ func (h *Unleash) Change(e unleashEvent) (event.Change, string) {
 	for _, t := range e.Tags {
 		info.tags = append(info.tags, t.Value, t.Type+":"+t.Value)
 	}
-	svc := h.cfg.service(info)
+	svc := service(&h.cfg, info)
 	if svc == "" {
 		return event.Change{}, fmt.Sprintf("flag %s maps to no service (see flags.services)", e.FeatureName)
 	}
@@ -205,7 +205,7 @@ func (h *Unleash) Change(e unleashEvent) (event.Change, string) {
 		Title: flagTitle(e.FeatureName, old, new), Source: UnleashSource, Attributes: attrs,
 	}
 	if e.Environment != "" {
-		c.Environment = h.cfg.Unleash.environment(e.Environment)
+		c.Environment = environment(&h.cfg.Unleash, e.Environment)
 	}
 	if site := h.cfg.Unleash.SiteURL; site != "" && e.Project != "" {
 		c.URL = site + "/projects/" + url.PathEscape(e.Project) + "/features/" + url.PathEscape(e.FeatureName)

@@ -6,6 +6,9 @@
 //
 // # Configuration
 //
+// The section sits under changes: in correlator's configuration file
+// (config.Changes):
+//
 //	github:
 //	  secret: ...                 # the webhook's secret (required for the webhook)
 //	  token: ...                  # a token that may read deployments (required for the poller)
@@ -79,24 +82,14 @@ import (
 // Source is the source name of GitHub's changes.
 const Source = "github"
 
-// Config configures the GitHub collector.
-type Config struct {
-	Secret              config.Secret         `yaml:"secret" json:"secret"`
-	Token               config.Secret         `yaml:"token" json:"token"`
-	APIURL              string                `yaml:"api_url" json:"api_url"`
-	Repositories        map[string]Repository `yaml:"repositories" json:"repositories"`
-	UnknownRepositories string                `yaml:"unknown_repositories" json:"unknown_repositories"`
-	Version             string                `yaml:"version" json:"version"`
-	Releases            string                `yaml:"releases" json:"releases"`
-	PollInterval        config.Duration       `yaml:"poll_interval" json:"poll_interval"`
-	Backfill            config.Duration       `yaml:"backfill" json:"backfill"`
-}
+// Config configures the GitHub collector (see the package documentation).
+type Config = config.GitHub
 
 // Repository maps one repository to a service.
-type Repository struct {
-	Service     string `yaml:"service" json:"service"`
-	Environment string `yaml:"environment" json:"environment"`
-}
+type Repository = config.GitHubRepository
+
+// settings is a checked Config with its defaults filled in.
+type settings struct{ Config }
 
 // Defaults.
 const (
@@ -105,8 +98,9 @@ const (
 	DefaultBackfill     = 24 * time.Hour
 )
 
-// withDefaults fills the defaults and checks the configuration.
-func (c Config) withDefaults() (Config, error) {
+// newSettings fills the defaults and checks the configuration.
+func newSettings(cfg Config) (settings, error) {
+	c := settings{cfg}
 	if c.APIURL == "" {
 		c.APIURL = DefaultAPIURL
 	}
@@ -154,7 +148,7 @@ func (c Config) withDefaults() (Config, error) {
 }
 
 // repository returns the mapping of a repository by full name.
-func (c *Config) repository(fullName string) (Repository, bool) {
+func (c *settings) repository(fullName string) (Repository, bool) {
 	r, ok := c.Repositories[strings.ToLower(fullName)]
 	return r, ok
 }
@@ -162,7 +156,7 @@ func (c *Config) repository(fullName string) (Repository, bool) {
 // environment returns the environment recorded for a deployment to the
 // GitHub environment env, or false if the repository's deployments there
 // are not recorded.
-func (r Repository) environment(env string) (string, bool) {
+func recordedEnvironment(r Repository, env string) (string, bool) {
 	env = strings.ToLower(strings.TrimSpace(env))
 	if r.Environment == "" {
 		return env, true
@@ -238,7 +232,7 @@ func looksLikeVersion(ref string) bool {
 }
 
 // version picks the version of a deployment.
-func (c *Config) version(d deployment) string {
+func (c *settings) version(d deployment) string {
 	switch c.Version {
 	case "ref":
 		if d.Ref != "" {
@@ -266,7 +260,7 @@ func terminal(state string) (string, bool) {
 
 // deployChange builds the change of a deployment's terminal status. ok is
 // false when it is not recorded (not terminal, or another environment).
-func (c *Config) deployChange(repo string, r Repository, d deployment, s deploymentStatus) (event.Change, bool) {
+func (c *settings) deployChange(repo string, r Repository, d deployment, s deploymentStatus) (event.Change, bool) {
 	status, ok := terminal(s.State)
 	if !ok {
 		return event.Change{}, false
@@ -275,7 +269,7 @@ func (c *Config) deployChange(repo string, r Repository, d deployment, s deploym
 	if ghEnv == "" {
 		ghEnv = s.Environment
 	}
-	env, ok := r.environment(ghEnv)
+	env, ok := recordedEnvironment(r, ghEnv)
 	if !ok {
 		return event.Change{}, false
 	}
@@ -322,7 +316,7 @@ func (c *Config) deployChange(repo string, r Repository, d deployment, s deploym
 }
 
 // releaseChange builds the deploy of a published release.
-func (c *Config) releaseChange(repo string, r Repository, rel release) (event.Change, bool) {
+func (c *settings) releaseChange(repo string, r Repository, rel release) (event.Change, bool) {
 	if rel.Draft || rel.TagName == "" {
 		return event.Change{}, false
 	}
@@ -353,7 +347,7 @@ func (c *Config) releaseChange(repo string, r Repository, rel release) (event.Ch
 // htmlURL is the web address of the GitHub the API belongs to:
 // https://github.com for api.github.com, https://HOST for an Enterprise
 // server's https://HOST/api/v3.
-func (c *Config) htmlURL() string {
+func (c *settings) htmlURL() string {
 	if c.APIURL == DefaultAPIURL {
 		return "https://github.com"
 	}

@@ -191,7 +191,7 @@ func TestVersionRule(t *testing.T) {
 		{"auto", "main", d.SHA}, {"auto", "v1.2.3", "v1.2.3"}, {"auto", "refs/tags/2.0", "2.0"}, {"auto", "version-2", d.SHA},
 		{"ref", "main", "main"}, {"sha", "v1.2.3", d.SHA},
 	} {
-		c := Config{Version: tc.rule}
+		c := settings{Config{Version: tc.rule}}
 		d.Ref = tc.ref
 		if got := c.version(d); got != tc.want {
 			t.Errorf("%s of ref %s: %s, want %s", tc.rule, tc.ref, got, tc.want)

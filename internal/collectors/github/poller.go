@@ -41,7 +41,7 @@ import (
 // says no requests remain, the next request waits for the reset first.
 // The token is sent as a bearer token and never logged.
 type Poller struct {
-	cfg    Config
+	cfg    settings
 	w      changes.Writer
 	client *http.Client
 	log    *slog.Logger
@@ -79,24 +79,24 @@ const (
 // NewPoller returns a poller writing to w (a changes.MergingWriter). client
 // may be nil (a client with a 30 s timeout).
 func NewPoller(cfg Config, w changes.Writer, client *http.Client, log *slog.Logger) (*Poller, error) {
-	cfg, err := cfg.withDefaults()
+	s, err := newSettings(cfg)
 	if err != nil {
 		return nil, err
 	}
-	if cfg.Token == "" {
+	if s.Token == "" {
 		return nil, errors.New("github.token: required for the poller")
 	}
-	if len(cfg.Repositories) == 0 {
+	if len(s.Repositories) == 0 {
 		return nil, errors.New("github.repositories: the poller needs at least one")
 	}
-	base, _ := url.Parse(cfg.APIURL)
+	base, _ := url.Parse(s.APIURL)
 	if client == nil {
 		client = &http.Client{Timeout: 30 * time.Second}
 	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Poller{cfg: cfg, w: w, client: client, log: log.With("collector", "github-poller"), base: base,
+	return &Poller{cfg: s, w: w, client: client, log: log.With("collector", "github-poller"), base: base,
 		now: time.Now, sleep: sleepCtx, seen: map[seenKey]seenDeploy{}}, nil
 }
 
@@ -182,7 +182,7 @@ func (p *Poller) pollRepo(ctx context.Context, name string, repo Repository, sin
 			if _, done := p.seen[key]; done {
 				continue
 			}
-			if _, ok := repo.environment(d.Environment); !ok {
+			if _, ok := recordedEnvironment(repo, d.Environment); !ok {
 				continue
 			}
 			var statuses []deploymentStatus

@@ -21,7 +21,7 @@ import (
 // and is not read. ping gets 200; events other than deployment_status and
 // release get 202 and are dropped.
 type Webhook struct {
-	cfg Config
+	cfg settings
 	w   changes.Writer
 	log *slog.Logger
 }
@@ -30,17 +30,17 @@ type Webhook struct {
 // It fails without a secret: an unsigned receiver would record whatever
 // anyone posts.
 func NewWebhook(cfg Config, w changes.Writer, log *slog.Logger) (*Webhook, error) {
-	cfg, err := cfg.withDefaults()
+	s, err := newSettings(cfg)
 	if err != nil {
 		return nil, err
 	}
-	if cfg.Secret == "" {
+	if s.Secret == "" {
 		return nil, errors.New("github.secret: required for the webhook receiver")
 	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Webhook{cfg: cfg, w: w, log: log.With("collector", "github")}, nil
+	return &Webhook{cfg: s, w: w, log: log.With("collector", "github")}, nil
 }
 
 // ServeHTTP handles one delivery.
