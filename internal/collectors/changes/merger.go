@@ -25,10 +25,11 @@ type Reader interface {
 // MergerOptions configure a Merger. Zero values take the defaults.
 type MergerOptions struct {
 	// Streams bounds the (service, environment) histories kept, least
-	// recently used first out. Default 4096.
+	// recently used first out. Default 1024.
 	Streams int
 	// PerStream bounds the deploys kept per history, oldest first out.
-	// Default 32.
+	// Default 16. (At about a kilobyte a change, the defaults bound the
+	// cache to some 16 MB.)
 	PerStream int
 	// Window is how far apart in time two sources of one deploy may be.
 	// Default 2h.
@@ -47,8 +48,8 @@ func MergerOptionsFrom(c config.ChangeMerge, reader Reader, log *slog.Logger) Me
 
 // Default merger bounds.
 const (
-	DefaultStreams   = 4096
-	DefaultPerStream = 32
+	DefaultStreams   = 1024
+	DefaultPerStream = 16
 	DefaultWindow    = 2 * time.Hour
 )
 

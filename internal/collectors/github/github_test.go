@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/correlator/correlator/internal/collectors/changes"
+	"github.com/correlator/correlator/internal/config"
 	"github.com/correlator/correlator/internal/event"
 )
 
@@ -378,3 +379,31 @@ func mustURL(s string) *url.URL {
 }
 
 func testLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+func TestPollerRun(t *testing.T) {
+	clock := &fakeClock{now: time.Date(2012, 7, 20, 3, 0, 0, 0, time.UTC)}
+	gh := newFakeGitHub(t, clock)
+	cfg := testConfig
+	cfg.APIURL = gh.srv.URL
+	cfg.Backfill = config.Duration(4 * time.Hour)
+	w := &recorder{}
+	p, _ := NewPoller(cfg, w, gh.srv.Client(), nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	polls := 0
+	p.now = clock.Now
+	p.sleep = func(ctx context.Context, d time.Duration) error {
+		if d == time.Duration(DefaultPollInterval) {
+			polls++
+			if polls == 2 {
+				cancel()
+			}
+		}
+		return clock.Sleep(ctx, d)
+	}
+	if err := p.Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if polls != 2 || len(w.changes) != 2 {
+		t.Errorf("%d polls, %d changes; want 2 and 2 (the backfill's, once)", polls, len(w.changes))
+	}
+}

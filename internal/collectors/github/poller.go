@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/url"
 	"slices"
@@ -167,11 +168,12 @@ func (p *Poller) pollRepo(ctx context.Context, name string, repo Repository, sin
 	next := p.endpoint(repoPath+"/deployments", "per_page=100")
 	oldest := since.Add(-DeploymentSlack)
 	var out []event.Change
+	pending := map[seenKey]seenDeploy{} // seen once out is written
 	for next != "" {
 		var page []deployment
 		var err error
 		if next, err = p.get(ctx, next, &page); err != nil {
-			return p.write(ctx, out, err)
+			return p.write(ctx, out, pending, err)
 		}
 		for _, d := range page {
 			if d.CreatedAt.Before(oldest) {
@@ -187,28 +189,29 @@ func (p *Poller) pollRepo(ctx context.Context, name string, repo Repository, sin
 			}
 			var statuses []deploymentStatus
 			if _, err := p.get(ctx, p.endpoint(fmt.Sprintf("%s/deployments/%d/statuses", repoPath, d.ID), "per_page=100"), &statuses); err != nil {
-				return p.write(ctx, out, err)
+				return p.write(ctx, out, pending, err)
 			}
 			s, ok := latestTerminal(statuses)
 			if !ok {
 				continue // still pending: look again next time
 			}
-			p.seen[key] = seenDeploy{status: s.ID, created: d.CreatedAt}
 			if s.CreatedAt.Before(since) {
+				p.seen[key] = seenDeploy{status: s.ID, created: d.CreatedAt}
 				continue // recorded by an earlier poll (or before the backfill)
 			}
 			if ch, ok := p.cfg.deployChange(name, repo, d, s); ok {
 				out = append(out, ch)
+				pending[key] = seenDeploy{status: s.ID, created: d.CreatedAt}
 			}
 		}
 	}
-	return p.write(ctx, out, nil)
+	return p.write(ctx, out, pending, nil)
 }
 
 // write hands the changes over, oldest first so that the Merger sees each
-// service's deploys in order, and returns the count with err (or the
-// write's error).
-func (p *Poller) write(ctx context.Context, cs []event.Change, err error) (int, error) {
+// service's deploys in order, marks their deployments seen once written,
+// and returns the count with err (or the write's error).
+func (p *Poller) write(ctx context.Context, cs []event.Change, seen map[seenKey]seenDeploy, err error) (int, error) {
 	if len(cs) == 0 {
 		return 0, err
 	}
@@ -216,6 +219,7 @@ func (p *Poller) write(ctx context.Context, cs []event.Change, err error) (int, 
 	if werr := p.w.Add(ctx, &event.Batch{Changes: cs}); werr != nil {
 		return 0, errors.Join(err, fmt.Errorf("write: %w", werr))
 	}
+	maps.Copy(p.seen, seen)
 	return len(cs), err
 }
 
