@@ -32,6 +32,7 @@ Commands:
   serve        run the HTTP API (ingest, what changed?, /metrics)
   whatchanged  rank the changes that may explain a service's symptoms
   import       load NDJSON files (changes, errors, logs, metrics, services)
+  mark         record a deploy, flag or config change on a running server (for CI)
   demo         generate a synthetic production with one incident and answer it
   eval         score the engine and the baseline on generated incidents (--fit refits the model)
   migrate      create or update the ClickHouse schema (--print shows the DDL)
@@ -64,6 +65,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cmdWhatChanged(ctx, rest, stdout, stderr)
 	case "import":
 		err = cmdImport(ctx, rest, stdout, stderr)
+	case "mark":
+		err = cmdMark(ctx, rest, stdout, stderr)
 	case "demo":
 		err = cmdDemo(ctx, rest, stdout, stderr)
 	case "eval":

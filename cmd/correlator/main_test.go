@@ -139,6 +139,12 @@ type server struct {
 // address it serves on.
 func startServer(t *testing.T, dataDir, listen string, extraEnv ...string) *server {
 	t.Helper()
+	return startServerArgs(t, []string{"serve", "--data-dir", dataDir, "--listen", listen}, extraEnv...)
+}
+
+// startServerArgs starts correlator with args (a serve command line).
+func startServerArgs(t *testing.T, args []string, extraEnv ...string) *server {
+	t.Helper()
 	addr := make(chan string, 1)
 	s := &server{done: make(chan struct{})}
 	s.logs = &logLines{onLine: func(line string) {
@@ -147,7 +153,7 @@ func startServer(t *testing.T, dataDir, listen string, extraEnv ...string) *serv
 			addr <- rec.Addr
 		}
 	}}
-	s.cmd = exec.Command(binary, "serve", "--data-dir", dataDir, "--listen", listen)
+	s.cmd = exec.Command(binary, args...)
 	s.cmd.Env, s.cmd.Dir = env(extraEnv...), t.TempDir()
 	s.cmd.Stderr = s.logs
 	if err := s.cmd.Start(); err != nil {

@@ -9,12 +9,14 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/correlator/correlator/internal/api"
+	"github.com/correlator/correlator/internal/collectors/changes"
 	"github.com/correlator/correlator/internal/config"
 	"github.com/correlator/correlator/internal/correlate"
 	"github.com/correlator/correlator/internal/store"
@@ -64,10 +66,18 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready chan<
 	if loopbackOnly {
 		log.Warn("no API token configured: listening on loopback only; configure auth.tokens or CORRELATOR_TOKENS to listen on other interfaces", "listen", addr)
 	}
+	// One change log: every change, from the collectors and from the
+	// ingest API (`correlator mark`), merges with other reports of it.
+	merging := changes.NewMergingWriter(changes.NewMerger(changes.MergerOptionsFrom(cfg.Changes.Merge, st, log)), w)
+	cs, err := buildCollectors(cfg, merging, w, log, reg)
+	if err != nil {
+		w.Close(context.Background())
+		return err
+	}
 	srv := api.New(api.Options{
-		Writer: w, Store: st, Engine: correlate.New(st, correlate.Options{}),
+		Writer: merging, Store: st, Engine: correlate.New(st, correlate.Options{}),
 		Auth: cfg, AuthRequired: !loopbackOnly, MaxBodyBytes: cfg.Ingest.MaxBodyBytes,
-		Logger: log, Registry: reg,
+		Logger: log, Registry: reg, Routes: cs.routes,
 	})
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
@@ -81,6 +91,17 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready chan<
 	if cfg.ClickHouse.DSN != "" {
 		store = "clickhouse server"
 	}
+	pctx, stopPollers := context.WithCancel(ctx)
+	var pollers sync.WaitGroup
+	for _, p := range cs.pollers {
+		pollers.Go(func() {
+			log.Info("collector polling", "collector", p.name)
+			if err := p.run(pctx); err != nil {
+				log.Error("collector stopped", "collector", p.name, "err", err)
+			}
+		})
+	}
+	defer func() { stopPollers(); pollers.Wait() }()
 	log.Info("serving", "addr", ln.Addr().String(), "store", store, "auth", !loopbackOnly)
 	if ready != nil {
 		ready <- ln.Addr().String()
@@ -99,6 +120,8 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready chan<
 	if err := hs.Shutdown(sctx); err != nil {
 		log.Error("shutdown", "err", err)
 	}
+	stopPollers()
+	pollers.Wait()
 	if err := w.Close(sctx); err != nil {
 		return fmt.Errorf("flush at shutdown: %w", err)
 	}

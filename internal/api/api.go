@@ -54,6 +54,17 @@ type Options struct {
 	Logger       *slog.Logger
 	Registry     *prometheus.Registry
 	Now          func() time.Time
+	// Routes are the collectors' receivers, served beside the API. They
+	// authenticate their senders themselves (GitHub and LaunchDarkly sign
+	// their bodies, Sentry SDKs present a DSN key), since the senders
+	// cannot present our bearer tokens.
+	Routes []Route
+}
+
+// Route is one receiver: a ServeMux pattern and its handler.
+type Route struct {
+	Pattern string
+	Handler http.Handler
 }
 
 // Server serves the API.
@@ -84,6 +95,9 @@ func New(opt Options) *Server {
 	s.mux.Handle("GET /metrics", promhttp.HandlerFor(opt.Registry, promhttp.HandlerOpts{Registry: opt.Registry}))
 	s.mux.Handle("POST /api/v1/ingest/{kind}", s.auth(config.ScopeIngest, s.wrap("ingest", s.ingest)))
 	s.mux.Handle("GET /api/v1/whatchanged", s.auth(config.ScopeRead, s.wrap("whatchanged", s.whatChanged)))
+	for _, r := range opt.Routes {
+		s.mux.Handle(r.Pattern, r.Handler)
+	}
 	return s
 }
 

@@ -27,6 +27,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/correlator/correlator/internal/collectors/sentry"
 )
 
 // Config is correlator's whole configuration. The zero value is not useful;
@@ -49,6 +51,12 @@ type Config struct {
 	Auth Auth `yaml:"auth" json:"auth"`
 	// Log configures the process logger.
 	Log Log `yaml:"log" json:"log"`
+	// Changes configures the change collectors: GitHub, Argo CD, feature
+	// flags, generic webhooks, and how their reports merge.
+	Changes Changes `yaml:"changes" json:"changes"`
+	// Sentry configures the Sentry-compatible error intake, its issue-alert
+	// webhook and its REST API poller.
+	Sentry sentry.Config `yaml:"sentry" json:"sentry"`
 }
 
 // ClickHouse configures a ClickHouse server. With an empty DSN correlator

@@ -43,6 +43,12 @@ func (c *Config) Validate() error {
 		add("listen", "invalid port %q in %q (want a number from 0 to 65535)", port, c.Listen)
 	}
 
+	if len(c.Sentry.Projects) > 0 {
+		if err := c.Sentry.Validate(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+
 	embedded := c.ClickHouse.DSN == ""
 	if embedded && c.DataDir == "" {
 		add("data_dir", "empty (needed by the embedded engine when clickhouse.dsn is unset)")

@@ -355,3 +355,29 @@ func (s *Store) FlagErrors(ctx context.Context, service, flag string, from, to t
 	err = s.query(ctx, "flag_errors", flagErrorsQuery, p, func(r Rows) error { return r.Scan(&on, &evaluated) })
 	return on, evaluated, err
 }
+
+const changeByIDQuery = `
+SELECT id, time, kind, service, environment, version, previous_version, commit, author, title, url, source, attributes
+FROM changes FINAL
+WHERE id = {id:String}
+ORDER BY time
+LIMIT 1`
+
+// ChangeByID reads one change back by id (the change collectors merge a
+// late source of a deploy into what earlier sources wrote); found is false
+// when there is none. The id is not a key prefix, but the changes table is
+// small.
+func (s *Store) ChangeByID(ctx context.Context, id string) (c event.Change, found bool, err error) {
+	err = s.query(ctx, "change_by_id", changeByIDQuery, map[string]string{"id": ParamString(id)}, func(r Rows) error {
+		var kind string
+		if err := r.Scan(&c.ID, &c.Time, &kind, &c.Service, &c.Environment, &c.Version, &c.PreviousVersion,
+			&c.Commit, &c.Author, &c.Title, &c.URL, &c.Source, &c.Attributes); err != nil {
+			return err
+		}
+		c.Kind = event.ChangeKind(kind)
+		c.Time = c.Time.UTC()
+		found = true
+		return nil
+	})
+	return c, found, err
+}

@@ -448,3 +448,21 @@ func TestFlagErrorsCountsTheOnPath(t *testing.T) {
 		}
 	})
 }
+
+func TestChangeByID(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		want := event.Change{ID: "chg-1", Time: t0, Kind: event.ChangeDeploy, Service: "api", Version: "v2", Source: "github",
+			Attributes: map[string]string{"sources": "argocd,github"}}
+		if err := s.Write(ctx, &event.Batch{Changes: []event.Change{want, {ID: "chg-2", Time: t0, Kind: event.ChangeFlag, Service: "api"}}}); err != nil {
+			t.Fatal(err)
+		}
+		got, found, err := s.ChangeByID(ctx, "chg-1")
+		if err != nil || !found || got.ID != "chg-1" || got.Version != "v2" || !got.Time.Equal(t0) || got.Attributes["sources"] != "argocd,github" {
+			t.Errorf("ChangeByID(chg-1) = %+v, %v, %v", got, found, err)
+		}
+		if _, found, err := s.ChangeByID(ctx, "nope' OR 1=1 --"); err != nil || found {
+			t.Errorf("ChangeByID(hostile) found %v, err %v; want not found", found, err)
+		}
+	})
+}

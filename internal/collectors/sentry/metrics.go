@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/correlator/correlator/internal/collectors/collectorstat"
 )
 
 // Collector label values, one per entry point, so that the three can be
@@ -42,24 +44,24 @@ func newMetrics(reg prometheus.Registerer, collector string, withIgnored bool) (
 	cl := prometheus.Labels{"collector": collector}
 	m := &metrics{
 		accepted: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "correlator_collector_events_accepted_total", ConstLabels: cl,
-			Help: "Events the collector accepted and handed to the writer.",
+			Name: collectorstat.AcceptedName, ConstLabels: cl,
+			Help: collectorstat.AcceptedHelp,
 		}),
 		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "correlator_collector_events_rejected_total", ConstLabels: cl,
-			Help: "Events (or requests, when the events cannot be counted) the collector rejected, by reason.",
+			Name: collectorstat.RejectedName, ConstLabels: cl,
+			Help: collectorstat.RejectedHelp,
 		}, []string{"reason"}),
 		errors: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "correlator_collector_errors_total", ConstLabels: cl,
-			Help: "Failures of the collector itself: source unreachable, writer errors.",
+			Name: collectorstat.ErrorsName, ConstLabels: cl,
+			Help: collectorstat.ErrorsHelp,
 		}),
 		lastSuccess: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "correlator_collector_last_success_timestamp_seconds", ConstLabels: cl,
-			Help: "Unix time of the collector's last success (events written, or a poll completed).",
+			Name: collectorstat.LastSuccessName, ConstLabels: cl,
+			Help: collectorstat.LastSuccessHelp,
 		}),
 		lag: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "correlator_collector_lag_seconds", ConstLabels: cl,
-			Help: "How far behind the source the collector is: receipt time minus event time for pushes, now minus the cursor for polls.",
+			Name: collectorstat.LagName, ConstLabels: cl,
+			Help: collectorstat.LagHelp,
 		}),
 	}
 	cs := []prometheus.Collector{m.accepted, m.rejected, m.errors, m.lastSuccess, m.lag}
