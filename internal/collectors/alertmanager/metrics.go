@@ -5,6 +5,8 @@ import (
 	"fmt"
 
 	promclient "github.com/prometheus/client_golang/prometheus"
+
+	"github.com/correlator/correlator/internal/collectors/collectorstat"
 )
 
 // collectorName is the "collector" label of the collector metrics.
@@ -24,20 +26,20 @@ func newMetrics(reg promclient.Registerer) (*metrics, error) {
 	l := promclient.Labels{"collector": collectorName}
 	m := &metrics{
 		accepted: promclient.NewCounter(promclient.CounterOpts{
-			Name: "correlator_collector_events_accepted_total", ConstLabels: l,
-			Help: "Records a collector handed to the store.",
+			Name: collectorstat.AcceptedName, ConstLabels: l,
+			Help: collectorstat.AcceptedHelp,
 		}),
 		rejected: promclient.NewCounterVec(promclient.CounterOpts{
-			Name: "correlator_collector_events_rejected_total", ConstLabels: l,
-			Help: "Records a collector received but did not keep, by reason.",
+			Name: collectorstat.RejectedName, ConstLabels: l,
+			Help: collectorstat.RejectedHelp,
 		}, []string{"reason"}),
 		errors: promclient.NewCounterVec(promclient.CounterOpts{
-			Name: "correlator_collector_errors_total", ConstLabels: l,
-			Help: "Failed collector operations (pulls, deliveries, writes), by reason.",
+			Name: collectorstat.ErrorsName, ConstLabels: l,
+			Help: collectorstat.ErrorsHelp,
 		}, []string{"reason"}),
 		lastSuccess: promclient.NewGauge(promclient.GaugeOpts{
-			Name: "correlator_collector_last_success_timestamp_seconds", ConstLabels: l,
-			Help: "Unix time of a collector's last successful pull or delivery.",
+			Name: collectorstat.LastSuccessName, ConstLabels: l,
+			Help: collectorstat.LastSuccessHelp,
 		}),
 	}
 	if reg == nil {

@@ -40,7 +40,7 @@ const (
 type Metrics struct {
 	Accepted    prometheus.Counter
 	Rejected    *prometheus.CounterVec // label "reason"
-	Errors      prometheus.Counter
+	Errors      *prometheus.CounterVec // label "reason"
 	LastSuccess prometheus.Gauge
 	Lag         prometheus.Gauge
 	now         func() time.Time
@@ -54,7 +54,7 @@ func Register(reg prometheus.Registerer, collector string) (*Metrics, error) {
 	m := &Metrics{
 		Accepted:    prometheus.NewCounter(prometheus.CounterOpts{Name: AcceptedName, Help: AcceptedHelp, ConstLabels: cl}),
 		Rejected:    prometheus.NewCounterVec(prometheus.CounterOpts{Name: RejectedName, Help: RejectedHelp, ConstLabels: cl}, []string{"reason"}),
-		Errors:      prometheus.NewCounter(prometheus.CounterOpts{Name: ErrorsName, Help: ErrorsHelp, ConstLabels: cl}),
+		Errors:      prometheus.NewCounterVec(prometheus.CounterOpts{Name: ErrorsName, Help: ErrorsHelp, ConstLabels: cl}, []string{"reason"}),
 		LastSuccess: prometheus.NewGauge(prometheus.GaugeOpts{Name: LastSuccessName, Help: LastSuccessHelp, ConstLabels: cl}),
 		Lag:         prometheus.NewGauge(prometheus.GaugeOpts{Name: LagName, Help: LagHelp, ConstLabels: cl}),
 		now:         time.Now,
@@ -79,7 +79,7 @@ func Register(reg prometheus.Registerer, collector string) (*Metrics, error) {
 		m.Rejected = c.(*prometheus.CounterVec)
 	}
 	if c, err = register(m.Errors); err == nil {
-		m.Errors = c.(prometheus.Counter)
+		m.Errors = c.(*prometheus.CounterVec)
 	}
 	if c, err = register(m.LastSuccess); err == nil {
 		m.LastSuccess = c.(prometheus.Gauge)
@@ -104,7 +104,7 @@ func (m *Metrics) Handler(h http.Handler) http.Handler {
 		h.ServeHTTP(sw, r)
 		switch {
 		case sw.status >= 500:
-			m.Errors.Inc()
+			m.Errors.WithLabelValues(strconv.Itoa(sw.status)).Inc()
 		case sw.status >= 400:
 			m.Rejected.WithLabelValues(strconv.Itoa(sw.status)).Inc()
 		case sw.status < 300:
@@ -148,7 +148,7 @@ type writer struct {
 
 func (w *writer) Add(ctx context.Context, b *event.Batch) error {
 	if err := w.next.Add(ctx, b); err != nil {
-		w.m.Errors.Inc()
+		w.m.Errors.WithLabelValues("write").Inc()
 		return err
 	}
 	w.m.Accepted.Add(float64(b.Len()))

@@ -46,7 +46,7 @@ func TestMetricsCountAnswersAndRecords(t *testing.T) {
 	if got := testutil.ToFloat64(m.Rejected.WithLabelValues("400")); got != 1 {
 		t.Errorf("rejected{400} = %v, want 1", got)
 	}
-	if got := testutil.ToFloat64(m.Errors); got != 1 {
+	if got := testutil.ToFloat64(m.Errors.WithLabelValues("503")); got != 1 {
 		t.Errorf("errors = %v, want 1 (the 503)", got)
 	}
 
@@ -66,8 +66,8 @@ func TestMetricsCountAnswersAndRecords(t *testing.T) {
 	if err := m.Writer(&fakeWriter{err: errors.New("full")}).Add(context.Background(), b); err == nil {
 		t.Fatal("a refused batch must return the writer's error")
 	}
-	if got := testutil.ToFloat64(m.Errors); got != 2 {
-		t.Errorf("errors = %v, want 2 after a refused batch", got)
+	if got := testutil.ToFloat64(m.Errors.WithLabelValues("write")); got != 1 {
+		t.Errorf("errors{write} = %v, want 1 after a refused batch", got)
 	}
 	if got := testutil.ToFloat64(m.Accepted); got != 2 {
 		t.Errorf("accepted = %v after a refused batch, want still 2", got)

@@ -341,7 +341,7 @@ func (h *Intake) write(ctx context.Context, recs []event.ErrorEvent, now time.Ti
 		return nil
 	}
 	if err := h.w.Add(ctx, &event.Batch{Errors: recs}); err != nil {
-		h.met.errors.Inc()
+		h.met.errors.WithLabelValues("write").Inc()
 		h.met.rejected.WithLabelValues(reasonWriteFailed).Add(float64(len(recs)))
 		h.log.Error("sentry events not written", "events", len(recs), "err", err)
 		return reject(http.StatusServiceUnavailable, "", "cannot store the events now: try again later")

@@ -257,7 +257,7 @@ func TestIntakeWriterFailure(t *testing.T) {
 	if resp.StatusCode != 503 || resp.Header.Get("Retry-After") == "" {
 		t.Errorf("status %d, Retry-After %q; want 503 with Retry-After", resp.StatusCode, resp.Header.Get("Retry-After"))
 	}
-	if value(t, in.met.errors) != 1 || value(t, in.met.rejected.WithLabelValues(reasonWriteFailed)) != 1 || value(t, in.met.accepted) != 0 {
+	if value(t, in.met.errors.WithLabelValues("write")) != 1 || value(t, in.met.rejected.WithLabelValues(reasonWriteFailed)) != 1 || value(t, in.met.accepted) != 0 {
 		t.Error("metrics do not show the failed write")
 	}
 }

@@ -34,7 +34,7 @@ const (
 type metrics struct {
 	accepted    prometheus.Counter
 	rejected    *prometheus.CounterVec
-	errors      prometheus.Counter
+	errors      *prometheus.CounterVec // by reason
 	lastSuccess prometheus.Gauge
 	lag         prometheus.Gauge
 	ignored     *prometheus.CounterVec // only the intake and the webhook register it
@@ -51,10 +51,10 @@ func newMetrics(reg prometheus.Registerer, collector string, withIgnored bool) (
 			Name: collectorstat.RejectedName, ConstLabels: cl,
 			Help: collectorstat.RejectedHelp,
 		}, []string{"reason"}),
-		errors: prometheus.NewCounter(prometheus.CounterOpts{
+		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: collectorstat.ErrorsName, ConstLabels: cl,
 			Help: collectorstat.ErrorsHelp,
-		}),
+		}, []string{"reason"}),
 		lastSuccess: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: collectorstat.LastSuccessName, ConstLabels: cl,
 			Help: collectorstat.LastSuccessHelp,

@@ -127,7 +127,7 @@ func (p *Poller) Poll(ctx context.Context) error {
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
-			p.met.errors.Inc()
+			p.met.errors.WithLabelValues("poll").Inc()
 			errs = append(errs, fmt.Errorf("poll sentry project %s: %w", p.cfg.Projects[i].ID, err))
 		}
 	}

@@ -190,7 +190,7 @@ func TestPollerBadToken(t *testing.T) {
 	if strings.Contains(err.Error(), "wrong-token-value") {
 		t.Error("the error shows the token")
 	}
-	if len(rec.events()) != 0 || value(t, p.met.errors) != 1 {
+	if len(rec.events()) != 0 || value(t, p.met.errors.WithLabelValues("poll")) != 1 {
 		t.Error("a failed poll must count an error and write nothing")
 	}
 	if _, ok, _ := p.cursors.LoadCursor(context.Background(), "5236886"); ok {

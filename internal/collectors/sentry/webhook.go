@@ -134,7 +134,7 @@ func (h *Webhook) handle(r *http.Request) (string, *httpError) {
 
 func (h *Webhook) write(ctx context.Context, rec event.ErrorEvent, now time.Time) *httpError {
 	if err := h.w.Add(ctx, &event.Batch{Errors: []event.ErrorEvent{rec}}); err != nil {
-		h.met.errors.Inc()
+		h.met.errors.WithLabelValues("write").Inc()
 		h.log.Error("sentry webhook event not written", "err", err)
 		return reject(http.StatusServiceUnavailable, reasonWriteFailed, "cannot store the event now: try again later")
 	}
