@@ -2,17 +2,20 @@ package main
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net/http"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/correlator/correlator/internal/api"
+	"github.com/correlator/correlator/internal/collectors/alertmanager"
 	"github.com/correlator/correlator/internal/collectors/argocd"
 	"github.com/correlator/correlator/internal/collectors/changes"
 	"github.com/correlator/correlator/internal/collectors/collectorstat"
 	"github.com/correlator/correlator/internal/collectors/flags"
 	"github.com/correlator/correlator/internal/collectors/github"
+	promcollector "github.com/correlator/correlator/internal/collectors/prometheus"
 	"github.com/correlator/correlator/internal/collectors/sentry"
 	"github.com/correlator/correlator/internal/config"
 )
@@ -35,7 +38,7 @@ type namedPoller struct {
 // section configures the secret it verifies senders with (Argo CD and the
 // generic webhooks also without one, with a warning), so an unconfigured
 // receiver is never an open door.
-func buildCollectors(cfg config.Config, merging changes.Writer, direct collectorstat.BatchWriter, log *slog.Logger, reg prometheus.Registerer) (*collectorSet, error) {
+func buildCollectors(cfg config.Config, merging changes.Writer, direct collectorstat.BatchWriter, incidents alertmanager.Incidents, log *slog.Logger, reg prometheus.Registerer) (*collectorSet, error) {
 	set := &collectorSet{}
 	mount := func(name, pattern string, h http.Handler) error {
 		m, err := collectorstat.Register(reg, name)
@@ -165,6 +168,28 @@ func buildCollectors(cfg config.Config, merging changes.Writer, direct collector
 			}
 			set.pollers = append(set.pollers, namedPoller{"sentry_api", p.Run})
 		}
+	}
+	if pc := cfg.Prometheus; pc.URL != "" && len(pc.Services) > 0 {
+		c, err := promcollector.New(pc, direct, log, reg)
+		if err != nil {
+			return nil, err
+		}
+		set.pollers = append(set.pollers, namedPoller{"prometheus", c.Run})
+	}
+	if ac := cfg.Alertmanager; ac.Enabled {
+		if incidents == nil {
+			return nil, errors.New("alertmanager: enabled, but no incident store")
+		}
+		rcv, err := alertmanager.New(ac, incidents, log, reg)
+		if err != nil {
+			return nil, err
+		}
+		r := api.Route{Pattern: "POST /collect/alertmanager", Handler: rcv}
+		if ac.Credentials.IsZero() {
+			r.Scope = config.ScopeIngest
+		}
+		set.routes = append(set.routes, r)
+		log.Info("collector mounted", "collector", "alertmanager", "route", r.Pattern, "bearer_tokens", r.Scope != "")
 	}
 	return set, nil
 }

@@ -37,6 +37,8 @@ func TestServeMountsConfiguredCollectors(t *testing.T) {
     secret: %s
     repositories:
       octocat/example: {service: api, environment: production}
+alertmanager:
+  enabled: true
 sentry:
   user_salt: test-salt
   projects:
@@ -86,6 +88,13 @@ sentry:
 	mark.Env = env()
 	if out, err := mark.CombinedOutput(); err != nil || !strings.Contains(string(out), "marked deploy v1.4.2 of api") {
 		t.Fatalf("correlator mark: %v\n%s", err, out)
+	}
+	firing, err := os.ReadFile("../../internal/collectors/alertmanager/testdata/payloads/alertmanager-0.25-firing.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp, err := http.Post("http://"+srv.addr+"/collect/alertmanager", "application/json", bytes.NewReader(firing)); err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("alertmanager notification: %v %v", resp, err)
 	}
 	if code := post("/collect/argocd", ""); code != http.StatusNotFound {
 		t.Errorf("unconfigured Argo CD receiver answered %d, want 404 (not mounted)", code)
@@ -138,6 +147,10 @@ sentry:
 	}
 	if len(chs) != 1 || chs[0].Version != "v1.4.2" || chs[0].Environment != "production" || chs[0].Attributes["sources"] != "github,mark" {
 		t.Errorf("changes of api = %+v, want the one deployment v1.4.2 to production, reported by github and mark", chs)
+	}
+	incs, err := st.IncidentsByAttribute(ctx, "alertmanager.group_key", `{}:{alertname="HighErrorRate"}`)
+	if err != nil || len(incs) != 1 || incs[0].Status != "open" || len(incs[0].Services) != 1 || incs[0].Services[0] != "checkout" {
+		t.Errorf("incidents of the alert group = %+v, %v; want one open incident of checkout", incs, err)
 	}
 	n, err := st.Count(ctx, "errors")
 	if err != nil || n != 1 {

@@ -18,6 +18,7 @@ import (
 	"github.com/correlator/correlator/internal/api"
 	"github.com/correlator/correlator/internal/collectors/changes"
 	"github.com/correlator/correlator/internal/config"
+	"github.com/correlator/correlator/internal/incident"
 	"github.com/correlator/correlator/internal/correlate"
 	"github.com/correlator/correlator/internal/store"
 )
@@ -69,7 +70,7 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready chan<
 	// One change log: every change, from the collectors and from the
 	// ingest API (`correlator mark`), merges with other reports of it.
 	merging := changes.NewMergingWriter(changes.NewMerger(changes.MergerOptionsFrom(cfg.Changes.Merge, st, log)), w)
-	cs, err := buildCollectors(cfg, merging, w, log, reg)
+	cs, err := buildCollectors(cfg, merging, w, incident.NewBook(st), log, reg)
 	if err != nil {
 		w.Close(context.Background())
 		return err

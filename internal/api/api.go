@@ -61,10 +61,12 @@ type Options struct {
 	Routes []Route
 }
 
-// Route is one receiver: a ServeMux pattern and its handler.
+// Route is one receiver: a ServeMux pattern and its handler. A route with
+// a Scope is served behind the bearer tokens, demanding that scope.
 type Route struct {
 	Pattern string
 	Handler http.Handler
+	Scope   config.Scope
 }
 
 // Server serves the API.
@@ -96,7 +98,11 @@ func New(opt Options) *Server {
 	s.mux.Handle("POST /api/v1/ingest/{kind}", s.auth(config.ScopeIngest, s.wrap("ingest", s.ingest)))
 	s.mux.Handle("GET /api/v1/whatchanged", s.auth(config.ScopeRead, s.wrap("whatchanged", s.whatChanged)))
 	for _, r := range opt.Routes {
-		s.mux.Handle(r.Pattern, r.Handler)
+		h := r.Handler
+		if r.Scope != "" {
+			h = s.auth(r.Scope, h)
+		}
+		s.mux.Handle(r.Pattern, h)
 	}
 	return s
 }

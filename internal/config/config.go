@@ -28,6 +28,8 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/correlator/correlator/internal/collectors/alertmanager"
+	"github.com/correlator/correlator/internal/collectors/prometheus"
 	"github.com/correlator/correlator/internal/collectors/sentry"
 )
 
@@ -57,6 +59,12 @@ type Config struct {
 	// Sentry configures the Sentry-compatible error intake, its issue-alert
 	// webhook and its REST API poller.
 	Sentry sentry.Config `yaml:"sentry" json:"sentry"`
+	// Prometheus configures the metrics pull from a Prometheus server's
+	// query API; set url and services to enable it.
+	Prometheus prometheus.Config `yaml:"prometheus" json:"prometheus"`
+	// Alertmanager configures the webhook receiver that opens and resolves
+	// incidents from alert groups.
+	Alertmanager alertmanager.Config `yaml:"alertmanager" json:"alertmanager"`
 }
 
 // ClickHouse configures a ClickHouse server. With an empty DSN correlator

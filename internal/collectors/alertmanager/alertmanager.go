@@ -67,6 +67,10 @@ const maxServiceLen = 256
 // Config configures the receiver. It is the "alertmanager" section of
 // correlator's config file.
 type Config struct {
+	// Enabled mounts the receiver at POST /collect/alertmanager. Without
+	// Credentials it is served behind the API's bearer tokens (ingest
+	// scope), which Alertmanager's http_config.authorization can send.
+	Enabled bool `yaml:"enabled,omitempty" json:"enabled,omitempty"`
 	// ServiceLabel is the alert label naming the affected service; default
 	// "service". Alerts from Prometheus rules often carry "job" instead.
 	ServiceLabel string `yaml:"service_label,omitempty" json:"service_label,omitempty"`
