@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"path/filepath"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -15,6 +16,8 @@ import (
 	"github.com/correlator/correlator/internal/collectors/collectorstat"
 	"github.com/correlator/correlator/internal/collectors/flags"
 	"github.com/correlator/correlator/internal/collectors/github"
+	"github.com/correlator/correlator/internal/collectors/jsonlines"
+	"github.com/correlator/correlator/internal/collectors/otlplogs"
 	promcollector "github.com/correlator/correlator/internal/collectors/prometheus"
 	"github.com/correlator/correlator/internal/collectors/sentry"
 	"github.com/correlator/correlator/internal/config"
@@ -190,6 +193,21 @@ func buildCollectors(cfg config.Config, merging changes.Writer, direct collector
 		}
 		set.routes = append(set.routes, r)
 		log.Info("collector mounted", "collector", "alertmanager", "route", r.Pattern, "bearer_tokens", r.Scope != "")
+	}
+	otlp, err := otlplogs.New(cfg.OTLPLogs, direct, log, reg)
+	if err != nil {
+		return nil, err
+	}
+	set.routes = append(set.routes, api.Route{Pattern: "POST /v1/logs", Handler: otlp, Scope: config.ScopeIngest})
+	if jc := cfg.JSONLines; len(jc.Paths) > 0 {
+		if jc.StateDir == "" {
+			jc.StateDir = filepath.Join(cfg.DataDir, "jsonlines-state")
+		}
+		t, err := jsonlines.New(jc, direct, log, reg)
+		if err != nil {
+			return nil, err
+		}
+		set.pollers = append(set.pollers, namedPoller{"jsonlines", t.Run})
 	}
 	return set, nil
 }

@@ -32,7 +32,16 @@ func TestServeMountsConfiguredCollectors(t *testing.T) {
 	const ghSecret, dsnKey = "gh-webhook-secret-1234", "0123456789abcdef0123456789abcdef"
 	dir := t.TempDir()
 	cfgPath := filepath.Join(dir, "correlator.yaml")
-	cfgYAML := fmt.Sprintf(`changes:
+	logFile := filepath.Join(dir, "app.log")
+	lines := `{"time":"2026-11-21T10:00:00Z","level":"ERROR","msg":"payment failed","service":"checkout"}` + "\n" +
+		`{"time":"2026-11-21T10:00:01Z","level":"INFO","msg":"retrying","service":"checkout"}` + "\n"
+	if err := os.WriteFile(logFile, []byte(lines), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfgYAML := fmt.Sprintf(`jsonlines:
+  paths: [%s]
+  poll_interval: 100ms
+changes:
   github:
     secret: %s
     repositories:
@@ -45,7 +54,7 @@ sentry:
     - id: "42"
       service: checkout
       public_keys: [%s]
-`, ghSecret, dsnKey)
+`, logFile, ghSecret, dsnKey)
 	if err := os.WriteFile(cfgPath, []byte(cfgYAML), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -96,6 +105,10 @@ sentry:
 	if resp, err := http.Post("http://"+srv.addr+"/collect/alertmanager", "application/json", bytes.NewReader(firing)); err != nil || resp.StatusCode != http.StatusOK {
 		t.Fatalf("alertmanager notification: %v %v", resp, err)
 	}
+	otlp := `{"resourceLogs":[{"resource":{"attributes":[{"key":"service.name","value":{"stringValue":"api"}}]},"scopeLogs":[{"logRecords":[{"timeUnixNano":"1763719200000000000","severityNumber":17,"severityText":"ERROR","body":{"stringValue":"upstream timed out"}}]}]}]}`
+	if resp, err := http.Post("http://"+srv.addr+"/v1/logs", "application/json", strings.NewReader(otlp)); err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("OTLP logs: %v %v", resp, err)
+	}
 	if code := post("/collect/argocd", ""); code != http.StatusNotFound {
 		t.Errorf("unconfigured Argo CD receiver answered %d, want 404 (not mounted)", code)
 	}
@@ -122,6 +135,8 @@ sentry:
 		resp.Body.Close()
 		metrics = string(raw)
 		if strings.Contains(metrics, `correlator_collector_events_accepted_total{collector="github"} 1`) &&
+			strings.Contains(metrics, `correlator_collector_events_accepted_total{collector="jsonlines"} 2`) &&
+			strings.Contains(metrics, `correlator_collector_events_accepted_total{collector="otlp_logs"} 1`) &&
 			strings.Contains(metrics, `correlator_collector_events_accepted_total{collector="sentry"} 1`) {
 			break
 		}
@@ -151,6 +166,9 @@ sentry:
 	incs, err := st.IncidentsByAttribute(ctx, "alertmanager.group_key", `{}:{alertname="HighErrorRate"}`)
 	if err != nil || len(incs) != 1 || incs[0].Status != "open" || len(incs[0].Services) != 1 || incs[0].Services[0] != "checkout" {
 		t.Errorf("incidents of the alert group = %+v, %v; want one open incident of checkout", incs, err)
+	}
+	if n, err := st.Count(ctx, "otel_logs"); err != nil || n != 3 {
+		t.Errorf("log lines stored = %d, %v; want 3 (2 tailed, 1 over OTLP)", n, err)
 	}
 	n, err := st.Count(ctx, "errors")
 	if err != nil || n != 1 {

@@ -29,6 +29,8 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/correlator/correlator/internal/collectors/alertmanager"
+	"github.com/correlator/correlator/internal/collectors/jsonlines"
+	"github.com/correlator/correlator/internal/collectors/otlplogs"
 	"github.com/correlator/correlator/internal/collectors/prometheus"
 	"github.com/correlator/correlator/internal/collectors/sentry"
 )
@@ -65,6 +67,12 @@ type Config struct {
 	// Alertmanager configures the webhook receiver that opens and resolves
 	// incidents from alert groups.
 	Alertmanager alertmanager.Config `yaml:"alertmanager" json:"alertmanager"`
+	// OTLPLogs configures the OTLP/HTTP logs receiver at POST /v1/logs,
+	// served behind the API's bearer tokens (ingest scope).
+	OTLPLogs otlplogs.Config `yaml:"otlp_logs" json:"otlp_logs"`
+	// JSONLines configures tailing JSON-lines log files; set paths to
+	// enable it. state_dir defaults to <data_dir>/jsonlines-state.
+	JSONLines jsonlines.Config `yaml:"jsonlines" json:"jsonlines"`
 }
 
 // ClickHouse configures a ClickHouse server. With an empty DSN correlator

@@ -10,6 +10,9 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/correlator/correlator/internal/collectors/httpauth"
+	"github.com/correlator/correlator/internal/collectors/sentry"
 )
 
 const (
@@ -21,6 +24,16 @@ func configWithSecrets() Config {
 	c := Default()
 	c.ClickHouse.DSN = knownDSN
 	c.Auth.Tokens = []Token{{Name: "ci", Token: knownToken, Scopes: []Scope{ScopeIngest}}}
+	// Every collector's secrets too.
+	c.Changes.GitHub.Secret, c.Changes.GitHub.Token = "canary-gh-secret", "canary-gh-token"
+	c.Changes.ArgoCD.Secret = "canary-argo"
+	c.Changes.Flags.LaunchDarkly.Secret, c.Changes.Flags.Unleash.Secret = "canary-ld", "canary-unleash"
+	c.Changes.Webhooks = map[string]ChangeWebhook{"ci": {Secret: "canary-webhook"}}
+	c.Sentry.UserSalt, c.Sentry.WebhookSecret, c.Sentry.API.AuthToken = "canary-salt", "canary-sentry-hook", "canary-sentry-api"
+	c.Sentry.Projects = []sentry.Project{{ID: "1", Service: "api", PublicKeys: []sentry.Secret{"canary-dsn-key"}}}
+	c.Prometheus.BearerToken = "canary-prom-token"
+	c.Prometheus.BasicAuth = &httpauth.BasicAuth{Username: "u", Password: "canary-prom-password"}
+	c.Alertmanager.BearerToken = "canary-am-token"
 	return c
 }
 
@@ -32,7 +45,7 @@ func TestSecretsNeverShown(t *testing.T) {
 		"fmt %v":  func() (string, error) { return fmt.Sprintf("%v", c), nil },
 		"fmt %+v": func() (string, error) { return fmt.Sprintf("%+v", c), nil },
 		"fmt %#v": func() (string, error) { return fmt.Sprintf("%#v", c), nil },
-		"fmt %x":  func() (string, error) { return fmt.Sprintf("%x", c), nil },
+		"fmt %x":  func() (string, error) { return fmt.Sprintf("%x", any(c)), nil },
 		"fmt ptr": func() (string, error) { return fmt.Sprintf("%+v", &c), nil },
 		"json": func() (string, error) {
 			// json.Marshal escapes < and > as \u003c and \u003e.

@@ -631,7 +631,8 @@ var effectFeatures = []string{"error_shift", "owns_error_shift", "owns_latency_s
 // of its own (what a traffic spike or an outage leaves for a deploy that
 // happened to land then); external_late, a surge of third-party failures
 // in the changed service that began well after the change (a change's own
-// misconfiguration fails calls within minutes).
+// misconfiguration fails calls within minutes); error_shift_internal, the
+// error shift discounted by the share of it that is third-party failures.
 func interactions(f map[string]float64) {
 	effect := 0.0
 	for _, k := range effectFeatures {
@@ -642,5 +643,9 @@ func interactions(f map[string]float64) {
 	}
 	if v := f["own_external"] * (1 - f["time_fast"]); v > 0 {
 		f["external_late"] = v
+	}
+	// The part of the error shift that is not third-party failures.
+	if v := f["error_shift"] * (1 - f["own_external"]); v > 0 {
+		f["error_shift_internal"] = v
 	}
 }

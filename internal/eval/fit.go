@@ -210,6 +210,10 @@ func scoreThreshold(cases []thresholdCase, t float64) thresholdScore {
 // consecutive distinct top probabilities and one above the highest (never
 // blame), and returns the best threshold by top-1, then false-blame, then
 // false-abstain, then the lowest.
+// MaxFalseBlame is the false-blame rate the threshold choice keeps to on
+// the development split when it can: the suite's target.
+const MaxFalseBlame = 0.05
+
 func chooseAbstainBelow(cases []thresholdCase) (float64, thresholdScore) {
 	var ps []float64
 	for _, c := range cases {
@@ -232,6 +236,19 @@ func chooseAbstainBelow(cases []thresholdCase) (float64, thresholdScore) {
 			return 0
 		}
 		return *p
+	}
+	// The false-blame target bounds the choice: blaming an innocent
+	// change is the costly error on call, so of the thresholds that keep
+	// false blame within MaxFalseBlame the best top-1 wins, and only when
+	// none does are all thresholds considered.
+	var within []float64
+	for _, t := range ts {
+		if fb := scoreThreshold(cases, t).falseBlame; fb == nil || *fb <= MaxFalseBlame+1e-12 {
+			within = append(within, t)
+		}
+	}
+	if len(within) > 0 {
+		ts = within
 	}
 	best, bestScore := ts[0], scoreThreshold(cases, ts[0])
 	for _, t := range ts[1:] {
@@ -260,7 +277,7 @@ func (f *FitResult) Describe(opt FitOptions, now time.Time) {
 		fams[i] = string(x)
 	}
 	m := rep.Engine.Overall
-	f.Model.Trained = fmt.Sprintf("correlator eval --fit on %s, %s split seeds %d..%d of %s: %d candidates (%d causes), l2 %g, %d iterations; abstain_below maximises dev top-1 (%.3f, false blame %s)",
+	f.Model.Trained = fmt.Sprintf("correlator eval --fit on %s, %s split seeds %d..%d of %s: %d candidates (%d causes), l2 %g, %d iterations; abstain_below maximises dev top-1 with false blame within 0.05 when it can (%.3f, false blame %s)",
 		now.UTC().Format("2006-01-02"), rep.Split, rep.FirstSeed, rep.LastSeed, strings.Join(fams, ", "),
 		f.Samples, f.Positives, opt.L2, opt.Iterations, m.Top1, rate(m.FalseBlame))
 	f.After.Model.Trained = f.Model.Trained

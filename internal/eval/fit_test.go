@@ -64,6 +64,21 @@ func TestChooseAbstainBelow(t *testing.T) {
 			want: 0.85, wantTop1: 0.75, wantBlame: ptr(0),
 		},
 		{
+			// Top-1 is best at 0.4 (6 of 7), but it blames one of four
+			// innocents (0.25, over the 0.05 bound); 0.75 blames none.
+			name: "false blame bound",
+			cases: []thresholdCase{
+				{P: 0.9, TopIsTruth: true, Cause: true},
+				{P: 0.5, TopIsTruth: true, Cause: true},
+				{P: 0.45, TopIsTruth: true, Cause: true},
+				{P: 0.6, Cause: false},
+				{P: 0.1, Cause: false},
+				{P: 0.1, Cause: false},
+				{P: 0.1, Cause: false},
+			},
+			want: 0.75, wantTop1: 5.0 / 7, wantBlame: ptr(0),
+		},
+		{
 			name: "never blame",
 			cases: []thresholdCase{
 				{P: 0.6, Cause: false},

@@ -4,6 +4,8 @@ import (
 	"errors"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/correlator/correlator/internal/collectors/collectorstat"
 )
 
 // metrics are the collector metrics every correlator collector exposes,
@@ -19,41 +21,11 @@ type metrics struct {
 }
 
 func newMetrics(reg prometheus.Registerer, collector string) (*metrics, error) {
-	accepted, err := register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "correlator_collector_events_accepted_total",
-		Help: "Events a collector handed to the store writer.",
-	}, []string{"collector"}))
+	m, err := collectorstat.Register(reg, collector)
 	if err != nil {
 		return nil, err
 	}
-	rejected, err := register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "correlator_collector_events_rejected_total",
-		Help: "Events a collector rejected as invalid, by reason.",
-	}, []string{"collector", "reason"}))
-	if err != nil {
-		return nil, err
-	}
-	errs, err := register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "correlator_collector_errors_total",
-		Help: "Failed collector operations (requests, reads, writes), by reason.",
-	}, []string{"collector", "reason"}))
-	if err != nil {
-		return nil, err
-	}
-	last, err := register(reg, prometheus.NewGaugeVec(prometheus.GaugeOpts{
-		Name: "correlator_collector_last_success_timestamp_seconds",
-		Help: "Unix time of a collector's last successful delivery or poll.",
-	}, []string{"collector"}))
-	if err != nil {
-		return nil, err
-	}
-	l := prometheus.Labels{"collector": collector}
-	return &metrics{
-		accepted:    accepted.With(l),
-		rejected:    rejected.MustCurryWith(l),
-		errors:      errs.MustCurryWith(l),
-		lastSuccess: last.With(l),
-	}, nil
+	return &metrics{accepted: m.Accepted, rejected: m.Rejected, errors: m.Errors, lastSuccess: m.LastSuccess}, nil
 }
 
 // register registers c, or returns the identical collector registered
