@@ -8,7 +8,7 @@
 // Config section "alertmanager" (Config). In `correlator serve`:
 //
 //	rcv, err := alertmanager.New(cfg.Alertmanager, incidents, log.With("component", "alertmanager"), registry)
-//	mux.Handle("POST /api/v1/alertmanager", rcv)
+//	mux.Handle("POST /collect/alertmanager", rcv)
 //
 // incidents is the store's implementation of Incidents (see its contract),
 // or a *MemIncidents. The receiver checks its own credentials (Config's
@@ -20,7 +20,7 @@
 //	receivers:
 //	- name: correlator
 //	  webhook_configs:
-//	  - url: http://correlator:8080/api/v1/alertmanager
+//	  - url: http://correlator:8080/collect/alertmanager
 //	    send_resolved: true        # needed to close incidents
 //	    http_config:
 //	      authorization: {credentials_file: /etc/alertmanager/correlator.token}

@@ -137,7 +137,7 @@ type response struct {
 
 func post(t *testing.T, h http.Handler, body string, mod func(*http.Request)) (int, response, http.Header) {
 	t.Helper()
-	r := httptest.NewRequest(http.MethodPost, "/api/v1/alertmanager", strings.NewReader(body))
+	r := httptest.NewRequest(http.MethodPost, "/collect/alertmanager", strings.NewReader(body))
 	r.Header.Set("Content-Type", "application/json")
 	if mod != nil {
 		mod(r)

@@ -195,7 +195,7 @@ func TestRealAlertmanager(t *testing.T) {
 		_, _ = w.Write(rec.Body.Bytes())
 	}))
 	defer hook.Close()
-	am := startAlertmanager(t, hook.URL+"/api/v1/alertmanager", token)
+	am := startAlertmanager(t, hook.URL+"/collect/alertmanager", token)
 
 	start := time.Now().Add(-30 * time.Second).UTC().Truncate(time.Millisecond)
 	postAlerts(t, am, []map[string]any{alert("checkout", start, time.Time{})})

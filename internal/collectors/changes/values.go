@@ -96,6 +96,9 @@ func Validate(c *event.Change) error {
 	var errs []error
 	if c.Time.IsZero() {
 		errs = append(errs, errors.New("time: missing"))
+	} else if y := c.Time.UTC().Year(); y < 1 || y > 9999 {
+		// RFC 3339, and so the JSON of the API, cannot write it.
+		errs = append(errs, fmt.Errorf("time: year %d is outside 1 to 9999", y))
 	}
 	k := event.ChangeKind(strings.ToLower(strings.TrimSpace(string(c.Kind))))
 	if !slices.Contains(event.ChangeKinds, k) {

@@ -21,7 +21,7 @@
 //	intake.Register(mux) // /api/{project_id}/envelope/ and /api/{project_id}/store/
 //
 //	hook, err := sentry.NewWebhook(cfg.Sentry, batchWriter, logger, reg)
-//	mux.Handle("POST /api/v1/sentry/webhook", hook) // the integration's webhook URL
+//	mux.Handle("POST /collect/sentry", hook) // the integration's webhook URL
 //
 //	poller, err := sentry.NewPoller(cfg.Sentry, batchWriter, logger, reg, sentry.PollerOptions{})
 //	go poller.Run(ctx) // owned by serve: cancel ctx and wait for it

@@ -295,7 +295,7 @@ func TestRegisterBesideAPI(t *testing.T) {
 	ok := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(299) })
 	mux.Handle("POST /api/v1/ingest/{kind}", ok)
 	mux.Handle("GET /api/v1/whatchanged", ok)
-	mux.Handle("POST /api/v1/sentry/webhook", ok)
+	mux.Handle("POST /collect/sentry", ok)
 	in.Register(mux)
 	for path, want := range map[string]int{
 		"/api/v1/ingest/errors":             299,
@@ -303,7 +303,7 @@ func TestRegisterBesideAPI(t *testing.T) {
 		"/api/42/envelope":                  401,
 		"/api/42/store/":                    401,
 		"/api/42/envelope/extra":            404,
-		"/api/v1/sentry/webhook":            299,
+		"/collect/sentry":            299,
 		"/api/42/envelope/?sentry_key=nope": 403,
 	} {
 		w := httptest.NewRecorder()

@@ -65,7 +65,7 @@ func TestWebhook(t *testing.T) {
 				t.Fatal(err)
 			}
 			h.now = func() time.Time { return testNow }
-			req := httptest.NewRequest(http.MethodPost, "/api/v1/sentry/webhook", bytes.NewReader(tc.body))
+			req := httptest.NewRequest(http.MethodPost, "/collect/sentry", bytes.NewReader(tc.body))
 			req.Header.Set("Content-Type", "application/json")
 			req.Header.Set("Sentry-Hook-Resource", tc.resource)
 			req.Header.Set("Sentry-Hook-Timestamp", "1566248777")

@@ -1,0 +1,196 @@
+package github
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/correlator/correlator/internal/collectors/changes"
+	"github.com/correlator/correlator/internal/event"
+)
+
+// Run one target at a time, e.g.
+//
+//	go test -run '^$' -fuzz '^FuzzWebhook$' -fuzztime 20s ./internal/collectors/github/
+
+// fuzzWriter is the fake writer of the fuzz targets: it keeps what it is
+// given, and fails when told to.
+type fuzzWriter struct {
+	fail  bool
+	calls int
+	got   []event.Change
+}
+
+func (w *fuzzWriter) Add(_ context.Context, b *event.Batch) error {
+	w.calls++
+	w.got = append(w.got, b.Changes...)
+	if w.fail {
+		return errors.New("fuzz: the store is down")
+	}
+	return nil
+}
+
+const fuzzSecret = "It's a Secret to Everybody"
+
+// fuzzConfig picks a configuration from the low bits of opts, so that the
+// fuzzer reaches every branch of the receiver.
+func fuzzConfig(opts uint8) Config {
+	c := Config{
+		Secret: fuzzSecret,
+		Repositories: map[string]Repository{
+			"octocat/example": {Service: "example", Environment: "production"},
+			"octocat/any-env": {Service: "any"},
+		},
+		Version:  []string{"auto", "ref", "sha", ""}[opts&3],
+		Releases: []string{"skip", "deploy"}[opts>>2&1],
+	}
+	if opts&8 != 0 {
+		c.UnknownRepositories = "reject"
+	}
+	if opts&16 != 0 {
+		c.APIURL = "https://github.example.com/api/v3"
+	}
+	return c
+}
+
+// FuzzWebhook drives the whole receiver with a correctly signed body (or,
+// when opts has its top bit set, with the fuzzed signature header): it
+// never panics, answers 2xx or 4xx (5xx only when the writer fails), says
+// what is wrong in every 4xx, and writes only valid changes.
+func FuzzWebhook(f *testing.F) {
+	files, _ := filepath.Glob("testdata/*.json")
+	for _, file := range files {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			f.Fatal(err)
+		}
+		for _, ev := range []string{"deployment_status", "release"} {
+			f.Add(ev, b, "", uint8(0))
+			f.Add(ev, b, "", uint8(4))
+		}
+	}
+	for _, s := range []struct {
+		ev, body string
+		opts     uint8
+	}{
+		{"ping", `{"zen":"Keep it logically awesome.","hook_id":1}`, 0},
+		{"push", `{}`, 0},
+		{"deployment_status", `{"repository":{"full_name":"octocat/example"},"deployment":{"ref":"v1.2.3","sha":"b3a5c1e0f9d8c7b6a5f4e3d2c1b0a9f8e7d6c5b4","environment":"production"},"deployment_status":{"state":"success"}}`, 0},
+		{"deployment_status", `{"repository":{"full_name":"OctoCat/Any-Env"},"deployment":{"ref":"main","sha":"abc1234","environment":" Staging ","created_at":"2026-11-21T10:00:00Z"},"deployment_status":{"state":"FAILURE","description":"boom","created_at":"2026-11-21T10:01:00+02:00"}}`, 1},
+		{"deployment_status", `{"repository":{"full_name":"octocat/example"},"deployment":null,"deployment_status":{"state":"success"}}`, 0},
+		{"deployment_status", `{"repository":{"full_name":"nobody/else"}}`, 8},
+		{"deployment_status", `{"repository":{"full_name":"octocat/example"},"deployment":{"id":1e30}}`, 0},
+		{"deployment_status", `{"repository":{"full_name":"octocat/example"},"deployment":{"environment":"production","created_at":"0000-01-01T00:00:00Z"},"deployment_status":{"state":"error","created_at":"9999-12-31T23:59:59.999999999-23:59"}}`, 2},
+		{"release", `{"action":"published","repository":{"full_name":"octocat/any-env"},"release":{"tag_name":"v2","target_commitish":"main","published_at":"2026-11-21T10:00:00Z"}}`, 4},
+		{"release", `{"action":"published","repository":{"full_name":"octocat/example"},"release":{"tag_name":"v2","draft":true}}`, 4},
+		{"release", `{"action":"published","repository":{"full_name":"octocat/example"},"release":{"tag_name":"v3"}}`, 4},
+		{"release", `[1,2,3]`, 4},
+		{"release", `{"action":"published"`, 4},
+		{"deployment_status", `{}`, 0x80},
+	} {
+		f.Add(s.ev, []byte(s.body), "", s.opts)
+	}
+	f.Add("deployment_status", []byte(`{}`), "sha256=00", uint8(0x80))
+	f.Add("deployment_status", []byte(`{}`), "sha256="+changes.SignHMACSHA256(fuzzSecret, []byte(`{}`)), uint8(0x80))
+
+	f.Fuzz(func(t *testing.T, ev string, body []byte, sig string, opts uint8) {
+		fw := &fuzzWriter{fail: opts&32 != 0}
+		h, err := NewWebhook(fuzzConfig(opts), fw, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req := httptest.NewRequest(http.MethodPost, "/collect/github", bytes.NewReader(body))
+		req.Header.Set("X-GitHub-Event", ev)
+		signed := opts&0x80 == 0
+		if signed {
+			req.Header.Set("X-Hub-Signature-256", "sha256="+changes.SignHMACSHA256(fuzzSecret, body))
+		} else {
+			req.Header.Set("X-Hub-Signature-256", sig)
+			s, ok := strings.CutPrefix(sig, "sha256=")
+			signed = ok && changes.ValidHMACSHA256(fuzzSecret, body, s)
+		}
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+
+		rep := fuzzReply(t, rec, fw)
+		if !signed && rec.Code != http.StatusUnauthorized {
+			t.Fatalf("bad signature %q answered %d", sig, rec.Code)
+		}
+		if rec.Code == http.StatusOK && rep.Status == "pong" && ev != "ping" {
+			t.Fatalf("pong to event %q", ev)
+		}
+		for _, c := range fw.got {
+			if c.Kind != event.ChangeDeploy || c.Source != Source || (c.Service != "example" && c.Service != "any") {
+				t.Fatalf("unexpected change %+v", c)
+			}
+			if c.Attributes[changes.StatusAttr] != changes.StatusSucceeded && c.Attributes[changes.StatusAttr] != changes.StatusFailed {
+				t.Fatalf("status attribute %q", c.Attributes[changes.StatusAttr])
+			}
+		}
+	})
+}
+
+// fuzzReply checks the answer of a receiver against what the writer saw and
+// returns it.
+func fuzzReply(t *testing.T, rec *httptest.ResponseRecorder, fw *fuzzWriter) changes.Reply {
+	t.Helper()
+	var rep changes.Reply
+	if err := json.Unmarshal(rec.Body.Bytes(), &rep); err != nil {
+		t.Fatalf("%d: the body is not a JSON reply: %v: %q", rec.Code, err, rec.Body.Bytes())
+	}
+	switch code := rec.Code; {
+	case code == http.StatusOK && rep.Status == "pong":
+		if fw.calls != 0 {
+			t.Fatal("pong after writing")
+		}
+	case code == http.StatusOK:
+		if rep.Status != "accepted" || fw.calls != 1 || fw.fail || rep.Changes == 0 || rep.Changes != len(fw.got) {
+			t.Fatalf("200 %+v after %d writes of %d changes", rep, fw.calls, len(fw.got))
+		}
+	case code == http.StatusAccepted:
+		if rep.Status != "ignored" || rep.Reason == "" || fw.calls != 0 {
+			t.Fatalf("202 %+v after %d writes", rep, fw.calls)
+		}
+	case code >= 400 && code < 500:
+		if rep.Status != "error" || strings.TrimSpace(rep.Reason) == "" || fw.calls != 0 {
+			t.Fatalf("%d %+v after %d writes", code, rep, fw.calls)
+		}
+	case code == http.StatusServiceUnavailable:
+		if !fw.fail || fw.calls != 1 || rep.Reason == "" {
+			t.Fatalf("503 %+v, but the writer did not fail", rep)
+		}
+	default:
+		t.Fatalf("status %d %+v", code, rep)
+	}
+	for _, c := range fw.got {
+		fuzzCheckChange(t, c)
+	}
+	return rep
+}
+
+// fuzzCheckChange checks what every written change needs.
+func fuzzCheckChange(t *testing.T, c event.Change) {
+	t.Helper()
+	if strings.TrimSpace(c.Service) == "" || !slices.Contains(event.ChangeKinds, c.Kind) || c.Time.IsZero() || c.ID == "" {
+		t.Fatalf("invalid change %+v", c)
+	}
+	if c.Time.Location() != time.UTC {
+		t.Fatalf("time %v not in UTC", c.Time)
+	}
+	v := c
+	if err := changes.Validate(&v); err != nil {
+		t.Fatalf("written change does not validate: %v\n%+v", err, c)
+	}
+	if _, err := json.Marshal(c); err != nil {
+		t.Fatalf("written change cannot be encoded: %v\n%+v", err, c)
+	}
+}
