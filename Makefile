@@ -5,7 +5,7 @@ BIN     := bin/correlator
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: all build chdb demo eval fit test test-race bench bench-big lint clean
+.PHONY: all build chdb demo eval fit test test-deps test-race bench bench-big lint clean
 
 all: build
 
@@ -30,7 +30,10 @@ eval: chdb build
 fit: chdb build
 	./$(BIN) eval --split dev --per-family 10 --fit --l2 0.001 --iterations 20000 --json eval-dev.json
 
-test: chdb
+test-deps:
+	./scripts/install-test-deps.sh
+
+test: chdb test-deps
 	$(GO) vet ./...
 	$(GO) test -count=1 ./...
 

@@ -90,8 +90,9 @@ const (
 	maxText  = 64 << 10
 )
 
-// Validate checks what the store needs of a change: a time, a known kind
-// (any case; it is normalised), a service, and names of reasonable length.
+// Validate checks what the store needs of a change: a time (in the years 1
+// to 9999), a known kind (any case; it is normalised), a service, and
+// names of reasonable length.
 func Validate(c *event.Change) error {
 	var errs []error
 	if c.Time.IsZero() {

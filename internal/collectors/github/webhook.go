@@ -66,6 +66,13 @@ func (h *Webhook) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ch, code, reason := h.change(ev, body)
+	if code == 0 {
+		// A delivery without a time (or with an absurd one, or names over
+		// the limits) is malformed: refuse it rather than record it.
+		if err := changes.Validate(&ch); err != nil {
+			code, reason = http.StatusBadRequest, err.Error()
+		}
+	}
 	if code != 0 {
 		if code == http.StatusAccepted {
 			changes.Ignore(w, "%s", reason)
