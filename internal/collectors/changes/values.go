@@ -24,13 +24,15 @@ const (
 // FormatPercent writes a rollout share in percent as a flag state: "off"
 // at 0, "on" at 100, else "10%" or "12.5%".
 func FormatPercent(p float64) string {
+	// Round first, so that 99.9999 is "on" rather than "100%".
+	p = math.Round(p*1000) / 1000
 	switch {
 	case p <= 0:
 		return "off"
 	case p >= 100:
 		return "on"
 	}
-	return strconv.FormatFloat(math.Round(p*1000)/1000, 'f', -1, 64) + "%"
+	return strconv.FormatFloat(p, 'f', -1, 64) + "%"
 }
 
 // FlagState normalises a flag state as people write it: on, true or

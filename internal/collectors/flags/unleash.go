@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"math"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -75,7 +76,7 @@ func (s *unleashStrategy) state() string {
 	default:
 		return ""
 	}
-	if p < 0 || p > 100 {
+	if p < 0 || p > 100 || math.IsNaN(p) { // ParseFloat reads "NaN"
 		return ""
 	}
 	return changes.FormatPercent(p)

@@ -303,7 +303,7 @@ func TestRegisterBesideAPI(t *testing.T) {
 		"/api/42/envelope":                  401,
 		"/api/42/store/":                    401,
 		"/api/42/envelope/extra":            404,
-		"/collect/sentry":            299,
+		"/collect/sentry":                   299,
 		"/api/42/envelope/?sentry_key=nope": 403,
 	} {
 		w := httptest.NewRecorder()
