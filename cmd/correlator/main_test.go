@@ -30,6 +30,7 @@ import (
 
 	"github.com/correlator/correlator/internal/event"
 	"github.com/correlator/correlator/internal/scenario"
+	"github.com/correlator/correlator/internal/spool"
 	"github.com/correlator/correlator/internal/store"
 	"github.com/correlator/correlator/internal/store/chdb"
 )
@@ -41,6 +42,11 @@ var binary string
 
 func TestMain(m *testing.M) {
 	flag.Parse()
+	if dir := os.Getenv(dumpErrorsEnv); dir != "" {
+		// A child started by TestKillMidIngest: it opens the store, which
+		// this process may not, having opened another data directory.
+		os.Exit(dumpErrors(dir))
+	}
 	dir, err := os.MkdirTemp("", "correlator-bin-*")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -732,4 +738,265 @@ func TestParseInterspersed(t *testing.T) {
 	if _, err := parseInterspersed(fs, []string{"a", "--nope"}); err == nil {
 		t.Error("an unknown flag after a file is accepted")
 	}
+}
+
+// dumpErrorsEnv names the data directory a child test process reads the
+// errors table of (see dumpErrors); dumpToEnv names the JSON file it writes.
+const (
+	dumpErrorsEnv = "CORRELATOR_TEST_DUMP_ERRORS_OF"
+	dumpToEnv     = "CORRELATOR_TEST_DUMP_TO"
+)
+
+// errorsDump is the errors table of a data directory, as dumpErrors
+// finds it.
+type errorsDump struct {
+	IDs          []string `json:"ids"`           // distinct ids, read with FINAL
+	Final        uint64   `json:"final"`         // count() FINAL
+	Uniq         uint64   `json:"uniq"`          // uniqExact(id) without FINAL
+	Raw          uint64   `json:"raw"`           // count() without FINAL: copies not yet merged count
+	RawOptimized uint64   `json:"raw_optimized"` // count() after OPTIMIZE TABLE errors FINAL
+}
+
+// dumpErrors runs in a child process (TestMain): it writes the errorsDump
+// of the store in dir to the file named by dumpToEnv.
+func dumpErrors(dir string) int {
+	ctx := context.Background()
+	st, err := store.Open(ctx, "", dir, store.Options{}, chdb.Options{})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer st.Close()
+	var d errorsDump
+	one := func(q string, dst *uint64) {
+		if err != nil {
+			return
+		}
+		var rows store.Rows
+		if rows, err = st.Engine().Query(ctx, q, nil); err != nil {
+			return
+		}
+		defer rows.Close()
+		for rows.Next() {
+			if err = rows.Scan(dst); err != nil {
+				return
+			}
+		}
+		err = rows.Err()
+	}
+	one("SELECT count() FROM errors FINAL", &d.Final)
+	one("SELECT uniqExact(id) FROM errors", &d.Uniq)
+	one("SELECT count() FROM errors", &d.Raw)
+	if err == nil {
+		var rows store.Rows
+		if rows, err = st.Engine().Query(ctx, "SELECT id FROM errors FINAL ORDER BY id", nil); err == nil {
+			for rows.Next() {
+				var id string
+				if err = rows.Scan(&id); err != nil {
+					break
+				}
+				d.IDs = append(d.IDs, id)
+			}
+			rows.Close()
+		}
+	}
+	if err == nil {
+		err = st.Engine().Exec(ctx, "OPTIMIZE TABLE errors FINAL", nil)
+	}
+	one("SELECT count() FROM errors", &d.RawOptimized)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	out, _ := json.Marshal(d)
+	if err := os.WriteFile(os.Getenv(dumpToEnv), out, 0o600); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	return 0
+}
+
+// killBody is request r of client c: n error events with ids of their own.
+func killBody(c, r, n int) ([]string, string) {
+	var b strings.Builder
+	ids := make([]string, n)
+	base := time.Date(2025, 3, 10, 0, 0, 0, 0, time.UTC)
+	for i := range n {
+		ids[i] = fmt.Sprintf("kill-%d-%05d-%03d", c, r, i)
+		at := base.Add(time.Duration(c)*time.Hour + time.Duration(r*n+i)*time.Millisecond)
+		fmt.Fprintf(&b, `{"id":%q,"time":%q,"service":"kill-svc","type":"E","message":"request %d record %d"}`+"\n", ids[i], at.Format(time.RFC3339Nano), r, i)
+	}
+	return ids, b.String()
+}
+
+// TestKillMidIngest is the issue's second proof: `correlator serve` is
+// killed with SIGKILL while clients are sending (some requests answered,
+// others in flight), a torn record is added to the end of its spool (as a
+// power loss during a write would leave it; a killed process cannot tear
+// one, the kernel completes its writes), and after the restart on the same
+// data directory every acknowledged record is stored exactly once.
+func TestKillMidIngest(t *testing.T) {
+	dataDir := t.TempDir()
+	cfgFile := filepath.Join(t.TempDir(), "correlator.yml")
+	// Small, frequent segments so that at the kill some are written and
+	// deleted, some may be written and not yet deleted, and the newest is
+	// still being filled.
+	if err := os.WriteFile(cfgFile, []byte("ingest:\n  batch_rows: 2000\n  flush_interval: 200ms\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	args := []string{"serve", "--config", cfgFile, "--data-dir", dataDir, "--listen", "127.0.0.1:0"}
+	srv := startServerArgs(t, args)
+
+	const clients, perRequest, killAfter = 4, 250, 60
+	var (
+		mu          sync.Mutex // mu guards acked, sent and answered.
+		acked, sent = map[string]bool{}, map[string]bool{}
+		answered    int
+		enough      = make(chan struct{})
+		wg          sync.WaitGroup
+	)
+	httpc := &http.Client{Timeout: time.Minute}
+	for c := range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for r := 0; ; r++ {
+				ids, body := killBody(c, r, perRequest)
+				mu.Lock()
+				for _, id := range ids {
+					sent[id] = true
+				}
+				mu.Unlock()
+				resp, err := httpc.Post("http://"+srv.addr+"/api/v1/ingest/errors", "application/x-ndjson", strings.NewReader(body))
+				if err != nil {
+					return // killed
+				}
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusOK {
+					t.Errorf("client %d request %d: status %d", c, r, resp.StatusCode)
+					return
+				}
+				// The status line comes after the records were fsynced
+				// into the spool: from here on they must not be lost.
+				mu.Lock()
+				for _, id := range ids {
+					acked[id] = true
+				}
+				if answered++; answered == killAfter {
+					close(enough)
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	select {
+	case <-enough:
+	case <-time.After(2 * time.Minute):
+		t.Fatalf("fewer than %d requests answered in 2 minutes:\n%s", killAfter, srv.logs)
+	}
+	if err := srv.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	<-srv.done
+	wg.Wait()
+
+	// What the kill left in the spool: records acknowledged but not yet in
+	// the store, or this test would prove nothing.
+	spoolDir := filepath.Join(dataDir, "spool")
+	sp, err := spool.Open(spoolDir, spool.Options{})
+	if err != nil {
+		t.Fatalf("the spool after SIGKILL: %v", err)
+	}
+	pending := sp.Stats()
+	sp.Close()
+	if pending.Records == 0 {
+		t.Fatalf("nothing waited in the spool at the kill; the kill came too late to test anything")
+	}
+	segs, _ := filepath.Glob(filepath.Join(spoolDir, "*.seg"))
+	newest := segs[len(segs)-1]
+	f, err := os.OpenFile(newest, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	torn := append([]byte{0xe8, 0x03, 0, 0, 0x12, 0x34, 0x56, 0x78}, bytes.Repeat([]byte{0x42}, 100)...) // 1000 bytes announced, 100 there
+	if _, err := f.Write(torn); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+
+	srv = startServerArgs(t, args)
+	logs := srv.logs.String()
+	// The newest segment may hold records, or only the header when the
+	// kill came right after it was created: either way the torn record goes.
+	if !strings.Contains(logs, "replaying spool") || !strings.Contains(logs, "cut a torn record") && !strings.Contains(logs, "removing a segment with no complete record") {
+		t.Errorf("the restart did not log the replay and the cut:\n%s", logs)
+	}
+	// The replay runs in the background; wait until the spool is empty.
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(100 * time.Millisecond) {
+		if metricValue(t, srv, "correlator_spool_records") == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the spool was not written in a minute:\n%s", srv.logs)
+		}
+	}
+	srv.stop(t)
+
+	dumpFile := filepath.Join(t.TempDir(), "dump.json")
+	child := exec.Command(os.Args[0], "-test.run=^$")
+	child.Env = env(dumpErrorsEnv+"="+dataDir, dumpToEnv+"="+dumpFile)
+	if out, err := child.CombinedOutput(); err != nil {
+		t.Fatalf("read the store: %v\n%s", err, out)
+	}
+	raw, err := os.ReadFile(dumpFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var d errorsDump
+	if err := json.Unmarshal(raw, &d); err != nil {
+		t.Fatal(err)
+	}
+	stored := map[string]bool{}
+	for _, id := range d.IDs {
+		if !sent[id] {
+			t.Errorf("stored id %q was never sent", id)
+		}
+		stored[id] = true
+	}
+	lost := 0
+	for id := range acked {
+		if !stored[id] {
+			lost++
+		}
+	}
+	if lost > 0 {
+		t.Errorf("%d of %d acknowledged records lost", lost, len(acked))
+	}
+	if d.Final != uint64(len(d.IDs)) || d.Uniq != d.Final || d.RawOptimized != d.Final {
+		t.Errorf("count FINAL %d, distinct ids %d (%d listed), rows after merging %d: want all equal (no record twice)", d.Final, d.Uniq, len(d.IDs), d.RawOptimized)
+	}
+	t.Logf("%d records sent, %d acknowledged, %d waiting in the spool at the kill, %d stored (%d rows before merging)",
+		len(sent), len(acked), pending.Records, len(d.IDs), d.Raw)
+}
+
+// metricValue reads an unlabelled metric from the server's /metrics, -1
+// when absent.
+func metricValue(t *testing.T, s *server, name string) float64 {
+	t.Helper()
+	resp, err := http.Get("http://" + s.addr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
+			f, _ := strconv.ParseFloat(v, 64)
+			return f
+		}
+	}
+	return -1
 }

@@ -18,8 +18,9 @@ import (
 	"github.com/correlator/correlator/internal/api"
 	"github.com/correlator/correlator/internal/collectors/changes"
 	"github.com/correlator/correlator/internal/config"
-	"github.com/correlator/correlator/internal/incident"
 	"github.com/correlator/correlator/internal/correlate"
+	"github.com/correlator/correlator/internal/incident"
+	"github.com/correlator/correlator/internal/spool"
 	"github.com/correlator/correlator/internal/store"
 )
 
@@ -62,7 +63,14 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready chan<
 		return err
 	}
 	defer st.Close()
-	w := store.NewBatchWriter(st, store.WriterOptions{MaxRows: cfg.Ingest.BatchRows, Interval: time.Duration(cfg.Ingest.FlushInterval), Logger: log})
+	// Accepted records are fsynced into the spool before the API answers,
+	// and written to the store from there; what a crash or an outage left
+	// in it is written first.
+	sp, err := spool.Open(cfg.EffectiveSpoolDir(), spool.Options{MaxBytes: cfg.Ingest.SpoolMaxBytes, SegmentRecords: cfg.Ingest.BatchRows, Logger: log})
+	if err != nil {
+		return fmt.Errorf("open spool: %w", err)
+	}
+	w := store.NewBatchWriter(st, store.WriterOptions{MaxRows: cfg.Ingest.BatchRows, Interval: time.Duration(cfg.Ingest.FlushInterval), Logger: log, Spool: sp})
 	addr, loopbackOnly := cfg.EffectiveListen()
 	if loopbackOnly {
 		log.Warn("no API token configured: listening on loopback only; configure auth.tokens or CORRELATOR_TOKENS to listen on other interfaces", "listen", addr)
@@ -103,7 +111,7 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready chan<
 		})
 	}
 	defer func() { stopPollers(); pollers.Wait() }()
-	log.Info("serving", "addr", ln.Addr().String(), "store", store, "auth", !loopbackOnly)
+	log.Info("serving", "addr", ln.Addr().String(), "store", store, "spool", sp.Dir(), "auth", !loopbackOnly)
 	if ready != nil {
 		ready <- ln.Addr().String()
 	}

@@ -10,7 +10,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -184,6 +186,10 @@ func (s *Server) wrap(name string, h handlerFunc) http.Handler {
 			}
 			env.Status, env.ErrorType, env.Error = "error", ae.typ, ae.Error()
 			code = ae.typ.status()
+			var ra retryAfter
+			if errors.As(ae.err, &ra) {
+				w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(ra.RetryAfter().Seconds()))))
+			}
 		}
 		s.metrics.requests.WithLabelValues(name, fmt.Sprint(code)).Inc()
 		s.metrics.latency.WithLabelValues(name).Observe(time.Since(start).Seconds())

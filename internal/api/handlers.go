@@ -70,8 +70,11 @@ func (s *Server) ingest(r *http.Request) (any, []string, error) {
 		if errors.As(err, &ge) {
 			return out, nil, &apiError{errBadData, fmt.Errorf("%w; the first %d records were accepted", ge, res.Accepted)}
 		}
-		if errors.Is(err, context.Canceled) {
-			return out, nil, err
+		// A writer that cannot take more for now (a full spool) says when
+		// to come back; the records before were accepted and are kept.
+		var ra retryAfter
+		if errors.As(err, &ra) {
+			return out, nil, &apiError{errUnavailable, retryError{fmt.Errorf("%w; the first %d records were accepted", ra, res.Accepted), ra.RetryAfter()}}
 		}
 		return out, nil, err
 	}
@@ -89,6 +92,23 @@ func firstError(errs []ingest.LineError) string {
 }
 
 var errLimit = errors.New("decompressed body over the limit")
+
+// retryAfter is an error of a writer that is temporarily unable to accept
+// records (spool.FullError), with the time to wait before retrying.
+type retryAfter interface {
+	error
+	RetryAfter() time.Duration
+}
+
+// retryError is a client-safe message with the wait that wrap sends as
+// Retry-After.
+type retryError struct {
+	err   error
+	after time.Duration
+}
+
+func (e retryError) Error() string             { return e.err.Error() }
+func (e retryError) RetryAfter() time.Duration { return e.after }
 
 // gzipError is a corrupt or truncated gzip stream: the client's fault, so
 // bad data rather than an internal error.

@@ -21,6 +21,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -99,6 +100,70 @@ type Ingest struct {
 	BatchRows int `yaml:"batch_rows" json:"batch_rows"`
 	// FlushInterval flushes a non-empty batch at least this often.
 	FlushInterval Duration `yaml:"flush_interval" json:"flush_interval"`
+	// SpoolDir is the write-ahead spool of `correlator serve`: accepted
+	// records are fsynced there before the API acknowledges them, and stay
+	// until ClickHouse has them, so that neither a crash nor an outage of
+	// ClickHouse loses them. Empty means the default of EffectiveSpoolDir.
+	// One process per directory (it is locked).
+	SpoolDir string `yaml:"spool_dir" json:"spool_dir"`
+	// SpoolMaxBytes bounds the spool; beyond it ingest requests get 503
+	// with Retry-After until the store catches up.
+	SpoolMaxBytes int64 `yaml:"spool_max_bytes" json:"spool_max_bytes"`
+}
+
+// EffectiveSpoolDir is where `correlator serve` keeps its spool:
+// Ingest.SpoolDir when set; else <data_dir>/spool for the embedded store,
+// which keeps the spool with the data it belongs to; else, for a ClickHouse
+// server, $XDG_STATE_HOME/correlator/spool/<host>_<database> (or
+// ~/.local/state/...), named after the server so that the spools of two
+// servers never mix: a spool is only ever replayed into the store its
+// records were sent to. It is "" when no default can be found (no data
+// directory, or no state or home directory), which Validate reports.
+func (c Config) EffectiveSpoolDir() string {
+	return c.effectiveSpoolDir(os.Getenv, os.UserHomeDir)
+}
+
+func (c Config) effectiveSpoolDir(getenv func(string) string, home func() (string, error)) string {
+	switch {
+	case c.Ingest.SpoolDir != "":
+		return c.Ingest.SpoolDir
+	case c.ClickHouse.DSN == "":
+		if c.DataDir == "" {
+			return ""
+		}
+		return filepath.Join(c.DataDir, "spool")
+	}
+	state := ""
+	if x := getenv("XDG_STATE_HOME"); filepath.IsAbs(x) {
+		state = filepath.Join(x, "correlator")
+	} else if h, err := home(); err == nil && h != "" {
+		state = filepath.Join(h, ".local", "state", "correlator")
+	} else {
+		return ""
+	}
+	// The host list and database only: never the user or password.
+	host, db := "server", c.ClickHouse.Database
+	if u, err := url.Parse(c.ClickHouse.DSN.Reveal()); err == nil {
+		host = u.Host
+		if db == "" {
+			db = strings.Trim(u.Path, "/")
+		}
+	}
+	if db == "" {
+		db = "default"
+	}
+	return filepath.Join(state, "spool", spoolName(host+"_"+db))
+}
+
+// spoolName keeps letters, digits, '.', '-' and '_' of s and turns the rest
+// (':' of ports, ',' between hosts) into '_'.
+func spoolName(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '-' || r == '_' {
+			return r
+		}
+		return '_'
+	}, s)
 }
 
 // Auth holds the bearer tokens accepted by the API.
@@ -137,7 +202,11 @@ const (
 	DefaultMaxBodyBytes  = 64 << 20
 	DefaultBatchRows     = 50000
 	DefaultFlushInterval = Duration(time.Second)
-	DefaultLogLevel      = "info"
+	DefaultSpoolMaxBytes = 1 << 30
+	// MinSpoolMaxBytes is the smallest spool limit Validate accepts: less
+	// would refuse ordinary requests.
+	MinSpoolMaxBytes = 1 << 20
+	DefaultLogLevel  = "info"
 )
 
 // Default returns the built-in configuration, the first layer. Its DataDir
@@ -152,6 +221,7 @@ func Default() Config {
 			MaxBodyBytes:  DefaultMaxBodyBytes,
 			BatchRows:     DefaultBatchRows,
 			FlushInterval: DefaultFlushInterval,
+			SpoolMaxBytes: DefaultSpoolMaxBytes,
 		},
 		Log: Log{Level: DefaultLogLevel},
 	}

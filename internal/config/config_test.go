@@ -66,6 +66,7 @@ func TestBadFiles(t *testing.T) {
 		"empty_listen.bad.yml":            `listen: invalid address ""`,
 		"zero_max_body_bytes.bad.yml":     "ingest.max_body_bytes: must be positive, got 0",
 		"negative_batch_rows.bad.yml":     "ingest.batch_rows: must be positive, got -1",
+		"small_spool.bad.yml":             "ingest.spool_max_bytes: must be at least 1048576 (1 MiB), got 4096",
 		"wrong_type.bad.yml":              "wrong_type.bad.yml: line 2: cannot unmarshal !!str `64MiB` into int64",
 		"bad_log_level.bad.yml":           `log.level: unknown level "verbose" (want debug, info, warn or error)`,
 		"bad_log_format.bad.yml":          `log.format: unknown format "logfmt" (want json or text)`,
@@ -158,7 +159,8 @@ func TestLoadValues(t *testing.T) {
 				Cluster:  "main-cluster",
 				Database: "observability",
 			}
-			c.Ingest = Ingest{MaxBodyBytes: 1 << 20, BatchRows: 1000, FlushInterval: Duration(500 * time.Millisecond)}
+			c.Ingest = Ingest{MaxBodyBytes: 1 << 20, BatchRows: 1000, FlushInterval: Duration(500 * time.Millisecond),
+				SpoolDir: "/var/spool/correlator", SpoolMaxBytes: 2 << 30}
 			c.Auth.Tokens = []Token{
 				// The file's surrounding white space is trimmed.
 				{Name: "grafana", Token: "canary-grafana-0123456789abcdef", TokenFile: "tokens/grafana.token", Scopes: []Scope{ScopeRead}},
@@ -224,6 +226,52 @@ func TestDefaultDataDir(t *testing.T) {
 			}
 			if got := defaultDataDir(getenv, tt.home); got != tt.want {
 				t.Errorf("got %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestEffectiveSpoolDir(t *testing.T) {
+	home := func() (string, error) { return "/home/ann", nil }
+	noHome := func() (string, error) { return "", errors.New("$HOME is not defined") }
+	tests := []struct {
+		name                string
+		spoolDir, dataDir   string
+		dsn                 Secret
+		database, stateHome string
+		home                func() (string, error)
+		want                string
+	}{
+		{name: "explicit", spoolDir: "/spool", dataDir: "/data", home: home, want: "/spool"},
+		{name: "explicit with a server", spoolDir: "/spool", dsn: "clickhouse://u:canary@ch:9000/db", home: noHome, want: "/spool"},
+		{name: "embedded: beside the data", dataDir: "/data", home: home, want: "/data/spool"},
+		{name: "embedded without data dir", home: home, want: ""},
+		{name: "server: named after host and database, never the password", dsn: "clickhouse://u:canary@ch:9000/obs", home: home,
+			want: "/home/ann/.local/state/correlator/spool/ch_9000_obs"},
+		{name: "server with several hosts", dsn: "clickhouse://u:canary@h1:9000,h2:9000/obs", stateHome: "/state", home: home,
+			want: "/state/correlator/spool/h1_9000_h2_9000_obs"},
+		{name: "clickhouse.database wins over the DSN's", dsn: "clickhouse://ch:9000/obs", database: "other", home: home,
+			want: "/home/ann/.local/state/correlator/spool/ch_9000_other"},
+		{name: "server without database", dsn: "tcp://ch:9000", home: home, want: "/home/ann/.local/state/correlator/spool/ch_9000_default"},
+		{name: "relative XDG_STATE_HOME ignored", dsn: "tcp://ch:9000", stateHome: "state", home: home,
+			want: "/home/ann/.local/state/correlator/spool/ch_9000_default"},
+		{name: "server without state or home", dsn: "tcp://ch:9000", home: noHome, want: ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := Config{DataDir: tt.dataDir, ClickHouse: ClickHouse{DSN: tt.dsn, Database: tt.database}, Ingest: Ingest{SpoolDir: tt.spoolDir}}
+			getenv := func(k string) string {
+				if k == "XDG_STATE_HOME" {
+					return tt.stateHome
+				}
+				return ""
+			}
+			got := c.effectiveSpoolDir(getenv, tt.home)
+			if got != tt.want {
+				t.Errorf("got %q, want %q", got, tt.want)
+			}
+			if strings.Contains(got, canary) {
+				t.Errorf("spool directory %q contains the DSN's password", got)
 			}
 		})
 	}

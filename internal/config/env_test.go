@@ -38,8 +38,9 @@ func TestApplyEnvOverridesYAML(t *testing.T) {
 		ClickHouse: ClickHouse{DSN: "tcp://other:9000/db", Cluster: "other", Database: "db"},
 		ChDBLib:    "/opt/libchdb.so",
 		// Settings without a variable keep the file's values.
-		Ingest: Ingest{MaxBodyBytes: 1024, BatchRows: 1000, FlushInterval: c.Ingest.FlushInterval},
-		Log:    Log{Level: "warn", Format: "text"},
+		Ingest: Ingest{MaxBodyBytes: 1024, BatchRows: 1000, FlushInterval: c.Ingest.FlushInterval,
+			SpoolDir: "/var/spool/correlator", SpoolMaxBytes: 2 << 30},
+		Log: Log{Level: "warn", Format: "text"},
 	}
 	got := c
 	got.Auth = Auth{}

@@ -82,6 +82,12 @@ func (c *Config) Validate() error {
 	if c.Ingest.FlushInterval <= 0 {
 		add("ingest.flush_interval", "must be positive, got %s", c.Ingest.FlushInterval)
 	}
+	if c.Ingest.SpoolMaxBytes < MinSpoolMaxBytes {
+		add("ingest.spool_max_bytes", "must be at least %d (1 MiB), got %d", MinSpoolMaxBytes, c.Ingest.SpoolMaxBytes)
+	}
+	if c.EffectiveSpoolDir() == "" && !(embedded && c.DataDir == "") {
+		add("ingest.spool_dir", "empty, and no state directory to default to ($XDG_STATE_HOME or the home directory); set it")
+	}
 
 	errs = append(errs, c.validateTokens()...)
 

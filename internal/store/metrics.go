@@ -4,6 +4,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/correlator/correlator/internal/spool"
 )
 
 // Metrics are the store's own Prometheus metrics.
@@ -12,6 +14,10 @@ type Metrics struct {
 	insertErrors  *prometheus.CounterVec
 	insertSeconds *prometheus.HistogramVec
 	querySeconds  *prometheus.HistogramVec
+
+	// The BatchWriter's queue: the disk spool, or memory for imports.
+	spoolBytes, spoolSegments, spoolRecords, spoolOldestAge    prometheus.Gauge
+	spoolAppended, spoolWritten, spoolWriteFailures, spoolFull prometheus.Counter
 }
 
 // NewMetrics creates the store metrics and registers them with reg (nil
@@ -32,11 +38,48 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "correlator_store_query_duration_seconds", Help: "Latency of ClickHouse queries, by query name.",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2.5, 12),
 		}, []string{"query"}),
+		spoolBytes: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "correlator_spool_bytes", Help: "Bytes of the write-ahead spool on disk (records accepted, not yet deleted after their insert).",
+		}),
+		spoolSegments: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "correlator_spool_segments", Help: "Segments in the writer's queue (spool files, or in memory for imports).",
+		}),
+		spoolRecords: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "correlator_spool_records", Help: "Records accepted and not yet written to the store.",
+		}),
+		spoolOldestAge: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "correlator_spool_oldest_segment_age_seconds", Help: "Age of the oldest segment waiting for the store; 0 when none waits. Updated every flush interval.",
+		}),
+		spoolAppended: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "correlator_spool_records_appended_total", Help: "Records accepted into the writer's queue.",
+		}),
+		spoolWritten: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "correlator_spool_records_written_total", Help: "Records written to the store and removed from the queue.",
+		}),
+		spoolWriteFailures: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "correlator_spool_write_failures_total", Help: "Failed attempts to write a queued segment to the store (each is retried).",
+		}),
+		spoolFull: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "correlator_spool_full_total", Help: "Appends refused because the spool was at its byte limit (answered 503).",
+		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.insertRows, m.insertErrors, m.insertSeconds, m.querySeconds)
+		reg.MustRegister(m.insertRows, m.insertErrors, m.insertSeconds, m.querySeconds,
+			m.spoolBytes, m.spoolSegments, m.spoolRecords, m.spoolOldestAge,
+			m.spoolAppended, m.spoolWritten, m.spoolWriteFailures, m.spoolFull)
 	}
 	return m
+}
+
+func (m *Metrics) observeSpool(st spool.Stats) {
+	m.spoolBytes.Set(float64(st.Bytes))
+	m.spoolSegments.Set(float64(st.Segments))
+	m.spoolRecords.Set(float64(st.Records))
+	age := 0.0
+	if !st.Oldest.IsZero() {
+		age = max(time.Since(st.Oldest).Seconds(), 0)
+	}
+	m.spoolOldestAge.Set(age)
 }
 
 func (m *Metrics) observeInsert(table string, rows int, d time.Duration, err error) {
