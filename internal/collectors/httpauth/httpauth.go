@@ -11,61 +11,19 @@ package httpauth
 import (
 	"crypto/sha256"
 	"crypto/subtle"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"log/slog"
 	"net/http"
 	"os"
-	"strconv"
 	"strings"
+
+	"github.com/correlator/correlator/internal/secret"
 )
 
-// Secret is a string that must not be shown: fmt with any verb, log/slog,
-// encoding/json, YAML and encoding.TextMarshaler all give "<secret>" (or ""
-// when it is empty, so an unset secret stays visibly unset). Reveal returns
-// the value. Decoding reads the plain value.
-type Secret string
+// Secret is a string that must not be shown; see package secret.
+type Secret = secret.Secret
 
-const redacted = "<secret>"
-
-// Reveal returns the secret's value.
-func (s Secret) Reveal() string { return string(s) }
-
-func (s Secret) masked() string {
-	if s == "" {
-		return ""
-	}
-	return redacted
-}
-
-// String returns "<secret>", or "" for an empty secret.
-func (s Secret) String() string { return s.masked() }
-
-// GoString returns "<secret>" quoted, for %#v.
-func (s Secret) GoString() string { return strconv.Quote(s.masked()) }
-
-// Format implements fmt.Formatter so that no verb can reach the value.
-func (s Secret) Format(f fmt.State, verb rune) {
-	if verb == 'q' || verb == 'v' && f.Flag('#') {
-		io.WriteString(f, strconv.Quote(s.masked()))
-		return
-	}
-	io.WriteString(f, s.masked())
-}
-
-// LogValue implements slog.LogValuer.
-func (s Secret) LogValue() slog.Value { return slog.StringValue(s.masked()) }
-
-// MarshalText implements encoding.TextMarshaler.
-func (s Secret) MarshalText() ([]byte, error) { return []byte(s.masked()), nil }
-
-// MarshalJSON implements json.Marshaler.
-func (s Secret) MarshalJSON() ([]byte, error) { return json.Marshal(s.masked()) }
-
-// MarshalYAML implements yaml.Marshaler.
-func (s Secret) MarshalYAML() (any, error) { return s.masked(), nil }
+const redacted = secret.Redacted
 
 // BasicAuth is a user name and password for HTTP basic authentication.
 type BasicAuth struct {

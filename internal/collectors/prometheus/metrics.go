@@ -1,9 +1,6 @@
 package prometheus
 
 import (
-	"errors"
-	"fmt"
-
 	promclient "github.com/prometheus/client_golang/prometheus"
 
 	"github.com/correlator/correlator/internal/collectors/collectorstat"
@@ -24,40 +21,9 @@ type metrics struct {
 }
 
 func newMetrics(reg promclient.Registerer) (*metrics, error) {
-	l := promclient.Labels{"collector": collectorName}
-	m := &metrics{
-		accepted: promclient.NewCounter(promclient.CounterOpts{
-			Name: collectorstat.AcceptedName, ConstLabels: l,
-			Help: collectorstat.AcceptedHelp,
-		}),
-		rejected: promclient.NewCounterVec(promclient.CounterOpts{
-			Name: collectorstat.RejectedName, ConstLabels: l,
-			Help: collectorstat.RejectedHelp,
-		}, []string{"reason"}),
-		errors: promclient.NewCounterVec(promclient.CounterOpts{
-			Name: collectorstat.ErrorsName, ConstLabels: l,
-			Help: collectorstat.ErrorsHelp,
-		}, []string{"reason"}),
-		lastSuccess: promclient.NewGauge(promclient.GaugeOpts{
-			Name: collectorstat.LastSuccessName, ConstLabels: l,
-			Help: collectorstat.LastSuccessHelp,
-		}),
-		lag: promclient.NewGauge(promclient.GaugeOpts{
-			Name: collectorstat.LagName, ConstLabels: l,
-			Help: collectorstat.LagHelp,
-		}),
+	m, err := collectorstat.Register(reg, collectorName)
+	if err != nil {
+		return nil, err
 	}
-	if reg == nil {
-		return m, nil
-	}
-	for _, c := range []promclient.Collector{m.accepted, m.rejected, m.errors, m.lastSuccess, m.lag} {
-		if err := reg.Register(c); err != nil {
-			var are promclient.AlreadyRegisteredError
-			if errors.As(err, &are) {
-				return nil, fmt.Errorf("register collector metrics: a %s collector is already registered: %w", collectorName, err)
-			}
-			return nil, fmt.Errorf("register collector metrics: %w", err)
-		}
-	}
-	return m, nil
+	return &metrics{accepted: m.Accepted, rejected: m.Rejected, errors: m.Errors, lastSuccess: m.LastSuccess, lag: m.Lag}, nil
 }

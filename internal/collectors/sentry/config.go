@@ -1,15 +1,13 @@
 package sentry
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"log/slog"
 	"net/url"
-	"strconv"
 	"strings"
 	"time"
+
+	"github.com/correlator/correlator/internal/secret"
 )
 
 // Config is the "sentry" section of correlator's configuration. One Config
@@ -262,51 +260,10 @@ func isDigits(s string) bool {
 	return true
 }
 
-// Secret is a string that prints as "<secret>" (or "" when empty) through
-// fmt, encoding/json, YAML and log/slog; Reveal gives the value. It mirrors
-// internal/config.Secret, which this package cannot import without a cycle
-// once the config package embeds Config: convert with
-// sentry.Secret(s.Reveal()).
-type Secret string
+// Secret is a string that must not be shown; see package secret.
+type Secret = secret.Secret
 
-const redacted = "<secret>"
-
-// Reveal returns the secret's value.
-func (s Secret) Reveal() string { return string(s) }
-
-func (s Secret) masked() string {
-	if s == "" {
-		return ""
-	}
-	return redacted
-}
-
-// String returns "<secret>", or "" for an empty secret.
-func (s Secret) String() string { return s.masked() }
-
-// GoString returns "<secret>" quoted, for %#v.
-func (s Secret) GoString() string { return strconv.Quote(s.masked()) }
-
-// Format implements fmt.Formatter so that no verb reaches the value.
-func (s Secret) Format(f fmt.State, verb rune) {
-	if verb == 'q' || verb == 'v' && f.Flag('#') {
-		io.WriteString(f, strconv.Quote(s.masked()))
-		return
-	}
-	io.WriteString(f, s.masked())
-}
-
-// LogValue implements slog.LogValuer.
-func (s Secret) LogValue() slog.Value { return slog.StringValue(s.masked()) }
-
-// MarshalText implements encoding.TextMarshaler.
-func (s Secret) MarshalText() ([]byte, error) { return []byte(s.masked()), nil }
-
-// MarshalJSON implements json.Marshaler.
-func (s Secret) MarshalJSON() ([]byte, error) { return json.Marshal(s.masked()) }
-
-// MarshalYAML implements yaml.Marshaler.
-func (s Secret) MarshalYAML() (any, error) { return s.masked(), nil }
+const redacted = secret.Redacted
 
 // Duration is a time.Duration written as a Go duration string ("90s",
 // "5m") in YAML and JSON.
