@@ -146,7 +146,7 @@ func (f *storeFlags) load() (config.Config, error) {
 // openStore opens (and migrates) the store the configuration names.
 func openStore(ctx context.Context, cfg config.Config, log *slog.Logger, metrics *store.Metrics) (*store.Store, error) {
 	return store.Open(ctx, cfg.ClickHouse.DSN.Reveal(), cfg.DataDir,
-		store.Options{Database: cfg.ClickHouse.Database, Cluster: cfg.ClickHouse.Cluster, Logger: log, Metrics: metrics},
+		store.Options{Database: cfg.ClickHouse.Database, Cluster: cfg.ClickHouse.Cluster, LogsTable: cfg.ClickHouse.LogsTable, Logger: log, Metrics: metrics},
 		chdb.Options{Lib: cfg.ChDBLib, Logger: log})
 }
 

@@ -89,6 +89,11 @@ type ClickHouse struct {
 	// Database is the database holding correlator's tables. Empty means
 	// "default" for the embedded engine and the DSN's database for a server.
 	Database string `yaml:"database" json:"database"`
+	// LogsTable reads logs in place from an existing otel_logs table (for
+	// example "otel.otel_logs", written by the OpenTelemetry Collector's
+	// ClickHouse exporter) instead of correlator's own; empty means its
+	// own. See docs/collectors.md for the exporter versions it reads.
+	LogsTable string `yaml:"logs_table" json:"logs_table"`
 }
 
 // Ingest bounds the ingest API and the store's insert batches.
