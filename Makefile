@@ -28,7 +28,7 @@ eval: chdb build
 # Refit the engine's model on the development split (writes
 # internal/correlate/model.json); never on the test split.
 fit: chdb build
-	./$(BIN) eval --split dev --per-family 10 --fit --l2 0.001 --iterations 20000 --json eval-dev.json
+	./$(BIN) eval --split dev --per-family 20 --fit --l2 0.001 --iterations 20000 --json eval-dev.json
 
 test-deps:
 	./scripts/install-test-deps.sh
