@@ -682,10 +682,10 @@ func TestMigratePrint(t *testing.T) {
 			if r.stdout != want.String() {
 				t.Errorf("printed DDL differs from store.MigrationStatements:\n%s", r.stdout)
 			}
-			creates := strings.Count(r.stdout, "CREATE TABLE")
+			creates := strings.Count(r.stdout, "CREATE TABLE") + strings.Count(r.stdout, "CREATE MATERIALIZED VIEW")
 			onCluster := strings.Count(r.stdout, " ON CLUSTER prod")
 			if tt.cluster != "" && (creates == 0 || onCluster != creates || !strings.Contains(r.stdout, "ENGINE = Distributed(")) {
-				t.Errorf("%d CREATE TABLE, %d ON CLUSTER prod: want every table created on the cluster, with Distributed tables", creates, onCluster)
+				t.Errorf("%d CREATE TABLE or VIEW, %d ON CLUSTER prod: want every table and view created on the cluster, with Distributed tables", creates, onCluster)
 			}
 			if tt.cluster == "" && strings.Contains(r.stdout, "ON CLUSTER") {
 				t.Errorf("single-node DDL has ON CLUSTER")

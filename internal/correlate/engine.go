@@ -49,6 +49,9 @@ type window struct {
 	// own holds, per service in scope, when its own error rate, latency
 	// and saturation began to shift (zero: no shift found).
 	own map[string]ownShift
+	// logs holds the log lines of each service whose changes compare
+	// them, mined once (see loadLogs).
+	logs map[string]*serviceLogs
 }
 
 // ownShift is when each signal of one service began to shift.
@@ -86,6 +89,9 @@ func (e *Engine) WhatChanged(ctx context.Context, q Query) (*Answer, error) {
 	}
 	w.onsetNone = ans.OnsetSource == "none"
 	w.onsetDetected = strings.HasPrefix(ans.OnsetSource, "detected")
+	if !e.opt.Baseline {
+		w.logs = e.loadLogs(ctx, w, ans.Onset)
+	}
 	for i, c := range w.changes {
 		ans.Candidates = append(ans.Candidates, e.candidate(ctx, w, ans.Onset, c, w.fps[i]))
 	}

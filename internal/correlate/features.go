@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/correlator/correlator/internal/event"
-	"github.com/correlator/correlator/internal/logpattern"
 	"github.com/correlator/correlator/internal/store"
 )
 
@@ -67,10 +66,7 @@ func (e *Engine) candidate(ctx context.Context, w *window, onset time.Time, c ev
 
 	// Error rate of the changed service right after the change.
 	s := w.series[c.Service]
-	afterEnd := c.Time.Add(e.opt.AfterWindow)
-	if afterEnd.After(w.to) {
-		afterEnd = w.to
-	}
+	afterEnd := e.afterEnd(w, c)
 	if s != nil {
 		before := s.rate(c.Time.Add(-e.opt.BeforeWindow), c.Time)
 		after := s.rate(c.Time, afterEnd)
@@ -158,7 +154,7 @@ func (e *Engine) candidate(ctx context.Context, w *window, onset time.Time, c ev
 	e.canaryFeatures(w, c, &cand)
 	e.rollbackFeatures(w, c, &cand)
 	e.elsewhereFeatures(w, c, onset, &cand)
-	e.logFeatures(ctx, w, c, afterEnd, &cand)
+	e.logFeatures(w, c, afterEnd, &cand)
 
 	interactions(f)
 	cand.Score = round3(e.model.Probability(f))
@@ -166,6 +162,12 @@ func (e *Engine) candidate(ctx context.Context, w *window, onset time.Time, c ev
 		cand.Score = round3(math.Min(cand.Score, 0.01))
 	}
 	return cand
+}
+
+// afterEnd is the end of the window right after c that its effects are
+// measured in: AfterWindow, cut at the end of the question's window.
+func (e *Engine) afterEnd(w *window, c event.Change) time.Time {
+	return minTime(c.Time.Add(e.opt.AfterWindow), w.to)
 }
 
 func minutes(from, to time.Time) float64 { return to.Sub(from).Minutes() }
@@ -416,29 +418,25 @@ func minTime(a, b time.Time) time.Time {
 	return b
 }
 
-// logFeatures mines the changed service's warning-and-worse log lines in
-// the hour before the change and in the minutes after it into templates
-// (Drain) and reports templates that are new or significantly more
-// frequent after it: a new failure mode of the changed code.
-func (e *Engine) logFeatures(ctx context.Context, w *window, c event.Change, afterEnd time.Time, cand *Candidate) {
+// logFeatures compares the changed service's warning-and-worse log lines
+// in the hour before the change and in the minutes after it, mined into
+// templates (Drain, see loadLogs), and reports templates that are new or
+// significantly more frequent after it: a new failure mode of the changed
+// code. Without lines in either window there is nothing to compare.
+func (e *Engine) logFeatures(w *window, c event.Change, afterEnd time.Time, cand *Candidate) {
 	if cand.Features["after_onset"] == 1 || !afterEnd.After(c.Time) {
 		return
 	}
-	const warn, limit = 13, 5000
-	before, err := e.r.LogBodies(ctx, c.Service, c.Time.Add(-time.Hour), c.Time, warn, limit)
-	if err != nil {
-		cand.Evidence = append(cand.Evidence, Evidence{Kind: "logs", Summary: "log patterns unavailable: " + err.Error()})
+	sl := w.logs[c.Service]
+	if sl == nil {
 		return
 	}
-	after, err := e.r.LogBodies(ctx, c.Service, c.Time, afterEnd, warn, limit)
-	if err != nil || len(after) == 0 {
+	if sl.err != nil {
+		cand.Evidence = append(cand.Evidence, Evidence{Kind: "logs", Summary: "log patterns unavailable: " + sl.err.Error()})
 		return
 	}
-	if len(before) == 0 {
-		// No warnings at all before: every pattern after is new.
-		before = []string{""}
-	}
-	shifts := logpattern.Diff(before, after, logpattern.Options{}, 5)
+	before, after := logWindows(c, afterEnd)
+	shifts := sl.timeline.Diff(before, after, 5)
 	n := 0
 	for _, sh := range shifts {
 		if !sh.New && sh.Z < 4 {

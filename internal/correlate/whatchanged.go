@@ -26,10 +26,10 @@ type Reader interface {
 	Changes(ctx context.Context, services []string, from, to time.Time) ([]event.Change, error)
 	ErrorsPerMinute(ctx context.Context, services []string, from, to time.Time) ([]store.Bucket, error)
 	MetricPerMinute(ctx context.Context, name string, services []string, from, to time.Time) ([]store.Bucket, error)
-	NewFingerprints(ctx context.Context, service string, since, from, to time.Time) ([]store.Fingerprint, error)
+	NewFingerprints(ctx context.Context, services []string, since, from, to time.Time) ([]store.Fingerprint, error)
 	MetricsByKey(ctx context.Context, services, names []string, from, to time.Time) ([]store.MetricBucket, error)
 	AllErrorsPerMinute(ctx context.Context, from, to time.Time) ([]store.Bucket, error)
-	LogBodies(ctx context.Context, service string, from, to time.Time, minSeverity uint8, limit int) ([]string, error)
+	LogLines(ctx context.Context, service string, from, to time.Time, minSeverity uint8, limit int) ([]store.LogLine, error)
 	NewErrorsAll(ctx context.Context, since, from, to time.Time) ([]store.NewError, error)
 	PeerErrorsPerMinute(ctx context.Context, services []string, from, to time.Time) ([]store.PeerBucket, error)
 	FlagErrors(ctx context.Context, service, flag string, from, to time.Time) (on, evaluated uint64, err error)
@@ -155,26 +155,30 @@ func New(r Reader, opt Options) *Engine {
 // (which are in time order).
 func (e *Engine) attributeFingerprints(ctx context.Context, changes []event.Change, from, to time.Time) ([][]store.Fingerprint, error) {
 	out := make([][]store.Fingerprint, len(changes))
-	done := map[string]bool{}
+	var services []string
+	seen := map[string]bool{}
 	for _, c := range changes {
-		if done[c.Service] {
-			continue
+		if !seen[c.Service] {
+			seen[c.Service] = true
+			services = append(services, c.Service)
 		}
-		done[c.Service] = true
-		fps, err := e.r.NewFingerprints(ctx, c.Service, from.Add(-e.opt.NewFingerprintLookback), from, to)
-		if err != nil {
-			return nil, err
+	}
+	if len(services) == 0 {
+		return out, nil
+	}
+	fps, err := e.r.NewFingerprints(ctx, services, from.Add(-e.opt.NewFingerprintLookback), from, to)
+	if err != nil {
+		return nil, err
+	}
+	for _, f := range fps {
+		owner := -1
+		for i, c := range changes {
+			if c.Service == f.Service && !c.Time.After(f.FirstSeen) {
+				owner = i
+			}
 		}
-		for _, f := range fps {
-			owner := -1
-			for i, c2 := range changes {
-				if c2.Service == c.Service && !c2.Time.After(f.FirstSeen) {
-					owner = i
-				}
-			}
-			if owner >= 0 {
-				out[owner] = append(out[owner], f)
-			}
+		if owner >= 0 {
+			out[owner] = append(out[owner], f)
 		}
 	}
 	return out, nil

@@ -2,8 +2,11 @@ package correlate
 
 import (
 	"context"
+	"fmt"
 	"reflect"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -21,6 +24,16 @@ type fakeReader struct {
 	peers    []store.PeerBucket
 	// flagErrors answers FlagErrors; nil answers 0 of 0.
 	flagErrors func(service, flag string, from, to time.Time) (on, evaluated uint64)
+	logs       map[string][]store.LogLine // warnings and worse, by service
+
+	mu       sync.Mutex // mu guards logReads: the engine reads logs concurrently.
+	logReads []logRead
+}
+
+// logRead is one call of LogLines.
+type logRead struct {
+	service  string
+	from, to time.Time
 }
 
 func (f *fakeReader) Topology(context.Context) (map[string][]string, error) { return f.topo, nil }
@@ -62,11 +75,14 @@ func (f *fakeReader) MetricPerMinute(_ context.Context, _ string, svcs []string,
 	return filter(f.requests, svcs, from, to), nil
 }
 
-func (f *fakeReader) NewFingerprints(_ context.Context, svc string, _, from, to time.Time) ([]store.Fingerprint, error) {
+func (f *fakeReader) NewFingerprints(_ context.Context, svcs []string, _, from, to time.Time) ([]store.Fingerprint, error) {
 	var out []store.Fingerprint
-	for _, fp := range f.fps[svc] {
-		if !fp.FirstSeen.Before(from) && fp.FirstSeen.Before(to) {
-			out = append(out, fp)
+	for _, svc := range svcs {
+		for _, fp := range f.fps[svc] {
+			if !fp.FirstSeen.Before(from) && fp.FirstSeen.Before(to) {
+				fp.Service = svc
+				out = append(out, fp)
+			}
 		}
 	}
 	return out, nil
@@ -283,8 +299,18 @@ func (f *fakeReader) AllErrorsPerMinute(_ context.Context, from, to time.Time) (
 	return out, nil
 }
 
-func (f *fakeReader) LogBodies(context.Context, string, time.Time, time.Time, uint8, int) ([]string, error) {
-	return nil, nil
+func (f *fakeReader) LogLines(_ context.Context, svc string, from, to time.Time, _ uint8, limit int) ([]store.LogLine, error) {
+	f.mu.Lock()
+	f.logReads = append(f.logReads, logRead{svc, from, to})
+	f.mu.Unlock()
+	from, to = from.Truncate(time.Second), to.Truncate(time.Second)
+	var out []store.LogLine
+	for _, l := range f.logs[svc] {
+		if !l.Time.Before(from) && l.Time.Before(to) && len(out) < limit {
+			out = append(out, l)
+		}
+	}
+	return out, nil
 }
 
 func (f *fakeReader) NewErrorsAll(context.Context, time.Time, time.Time, time.Time) ([]store.NewError, error) {
@@ -315,4 +341,52 @@ func (f *fakeReader) FlagErrors(_ context.Context, service, flag string, from, t
 	}
 	on, n := f.flagErrors(service, flag, from, to)
 	return on, n, nil
+}
+
+// TestLogPatterns checks the log evidence: each changed service's lines
+// are read once, over the windows of all its changes, and each change is
+// judged on its own windows of them.
+func TestLogPatterns(t *testing.T) {
+	at := base.Add(3 * time.Hour)
+	onset := at.Add(-10 * time.Minute)
+	early := event.Change{ID: "early", Time: onset.Add(-50*time.Minute + 300*time.Millisecond), Kind: event.ChangeDeploy, Service: "api", Version: "v1"}
+	bad := event.Change{ID: "bad", Time: onset.Add(-5 * time.Minute), Kind: event.ChangeDeploy, Service: "api", Version: "v2"}
+	dep := event.Change{ID: "dep", Time: onset.Add(-30 * time.Minute), Kind: event.ChangeConfig, Service: "db"}
+	late := event.Change{ID: "late", Time: onset.Add(time.Minute), Kind: event.ChangeFlag, Service: "cache"}
+	f := &fakeReader{
+		topo:    map[string][]string{"api": {"db", "cache"}},
+		changes: []event.Change{early, dep, bad, late},
+		logs:    map[string][]store.LogLine{},
+	}
+	// Background warnings in api and db all along, and in api a new
+	// failure from a minute after the bad deploy.
+	for m := at.Add(-3 * time.Hour); m.Before(at); m = m.Add(10 * time.Second) {
+		for _, svc := range []string{"api", "db"} {
+			f.logs[svc] = append(f.logs[svc], store.LogLine{Time: m, Body: fmt.Sprintf("slow query on table orders took %d ms", 500+m.Second())})
+		}
+		if !m.Before(bad.Time.Add(time.Minute)) {
+			f.logs["api"] = append(f.logs["api"], store.LogLine{Time: m.Add(time.Second), Body: fmt.Sprintf("payment failed: decimal conversion error for order %d", m.Unix())})
+		}
+	}
+	ans, err := New(f, Options{Model: testModel}).WhatChanged(context.Background(), Query{Service: "api", At: at, Onset: onset})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// One read per service with a change before the onset, from an hour
+	// before its first change to the end of its last change's window.
+	slices.SortFunc(f.logReads, func(a, b logRead) int { return strings.Compare(a.service, b.service) })
+	want := []logRead{
+		{"api", early.Time.Add(-time.Hour).Truncate(time.Second), bad.Time.Add(15 * time.Minute)},
+		{"db", dep.Time.Add(-time.Hour), dep.Time.Add(15 * time.Minute)},
+	}
+	if !reflect.DeepEqual(f.logReads, want) {
+		t.Errorf("log reads %+v, want %+v", f.logReads, want)
+	}
+	for _, c := range ans.Candidates {
+		text := evidenceText(c)
+		found := strings.Contains(text, `new log pattern after the deploy: "payment failed: decimal conversion error for order`)
+		if found != (c.Change.ID == "bad") || (c.Features["log_pattern"] > 0) != found {
+			t.Errorf("%s: log_pattern %v, evidence:\n%s", c.Change.ID, c.Features["log_pattern"], text)
+		}
+	}
 }

@@ -53,11 +53,6 @@ func Diff(before, after []string, opt Options, minCount int) []Shift {
 	if len(before) == 0 || len(after) == 0 {
 		return nil
 	}
-	minCount = max(minCount, 1)
-	type tally struct {
-		before, after int
-		example       string
-	}
 	m := New(opt)
 	counts := make(map[*cluster]*tally)
 	get := func(c *cluster) *tally {
@@ -93,9 +88,23 @@ func Diff(before, after []string, opt Options, minCount int) []Shift {
 			g.example = t.example
 		}
 	}
+	return significant(byTemplate, len(before), len(after), minCount)
+}
 
-	nb, na := float64(len(before)), float64(len(after))
-	p0 := na / (na + nb)
+// tally counts one template's lines in the two windows of a comparison.
+type tally struct {
+	before, after int
+	// example is the template's first line after, verbatim.
+	example string
+}
+
+// significant applies Diff's decision rule to the templates' tallies,
+// with nb and na lines in the windows, and returns the shifts, most
+// significant first.
+func significant(byTemplate map[string]*tally, nb, na, minCount int) []Shift {
+	minCount = max(minCount, 1)
+	fb, fa := float64(nb), float64(na)
+	p0 := fa / (fa + fb)
 	tested := 0
 	for _, g := range byTemplate {
 		if g.after >= minCount {
@@ -105,7 +114,7 @@ func Diff(before, after []string, opt Options, minCount int) []Shift {
 	logAlpha := math.Log(DiffAlpha / float64(max(tested, 1)))
 	var out []Shift
 	for tmpl, g := range byTemplate {
-		if g.after < minCount || float64(g.after)*nb < DiffMinRatio*float64(g.before)*na {
+		if g.after < minCount || float64(g.after)*fb < DiffMinRatio*float64(g.before)*fa {
 			continue
 		}
 		logp := logBinomialUpperTail(g.after, g.before+g.after, p0)
@@ -117,8 +126,8 @@ func Diff(before, after []string, opt Options, minCount int) []Shift {
 			Example:    strings.Clone(g.example),
 			Before:     g.before,
 			After:      g.after,
-			BeforeRate: float64(g.before) / nb,
-			AfterRate:  float64(g.after) / na,
+			BeforeRate: float64(g.before) / fb,
+			AfterRate:  float64(g.after) / fa,
 			New:        g.before == 0,
 			Z:          zFromLogP(logp),
 		})

@@ -1,7 +1,9 @@
 // Package logpattern mines log templates online with Drain (He, Zhu,
 // Zheng and Lyu, "Drain: An Online Log Parsing Approach with Fixed Depth
 // Tree", ICWS 2017) and compares two windows of logs to find the templates
-// that appeared, or became more frequent, after a change.
+// that appeared, or became more frequent, after a change: Diff mines the
+// two windows, a Timeline mines a longer span once and compares any
+// windows inside it.
 //
 // A Miner masks the obvious values of each line (see Wildcard), splits it
 // on white space and walks a tree of fixed depth: first by the number of

@@ -127,28 +127,60 @@ func (s *Store) MetricPerMinute(ctx context.Context, name string, services []str
 
 // Fingerprint summarises one error fingerprint of one service.
 type Fingerprint struct {
-	Fingerprint, Type, Message, Release string
-	FirstSeen, LastSeen                 time.Time
-	Count                               uint64
+	Service, Fingerprint, Type, Message, Release string
+	FirstSeen, LastSeen                          time.Time
+	Count                                        uint64
 }
 
+// newFingerprintsQuery finds the new fingerprints in the rollup (a week
+// of days is a few rows per fingerprint) and reads only those, only in the
+// window, from errors: FINAL there makes the counts exact, which the
+// rollup's are not. A fingerprint is new when no event of it lies in
+// [since, from): no rollup day has its first event before from and its
+// last at or after since. That is exact as long as since and from fall on
+// different days (see NewFingerprints). Every event of a new fingerprint
+// since since lies in the window, so the window's aggregates are its
+// aggregates since since. GLOBAL IN: in a cluster the set is built once,
+// from every shard's rollup rows, and sent to the shards.
 const newFingerprintsQuery = `
-SELECT fingerprint, any(type), any(message), argMin(release, time), min(time) AS first_seen, max(time), count()
+SELECT service, fingerprint, any(type), any(message), argMin(release, time), min(time) AS first_seen, max(time), count()
 FROM errors FINAL
-WHERE service = {service:String}
-  AND time >= {since:DateTime64(3, 'UTC')} AND time < {to:DateTime64(3, 'UTC')}
-GROUP BY fingerprint
-HAVING first_seen >= {from:DateTime64(3, 'UTC')}
-ORDER BY first_seen`
+WHERE service IN {services:Array(String)}
+  AND time >= {from:DateTime64(3, 'UTC')} AND time < {to:DateTime64(3, 'UTC')}
+  AND (service, fingerprint) GLOBAL IN (
+    SELECT service, fingerprint
+    FROM error_fingerprints
+    WHERE service IN {services:Array(String)}
+      AND day >= toDate({since:DateTime64(3, 'UTC')}) AND day <= toDate({to:DateTime64(3, 'UTC')})
+    GROUP BY service, fingerprint
+    HAVING countIf(first_seen < {from:DateTime64(3, 'UTC')} AND last_seen >= {since:DateTime64(3, 'UTC')}) = 0)
+GROUP BY service, fingerprint
+ORDER BY first_seen, service, fingerprint`
 
-// NewFingerprints returns the fingerprints of service first seen in
-// [from, to), where "first" looks back to since.
-func (s *Store) NewFingerprints(ctx context.Context, service string, since, from, to time.Time) ([]Fingerprint, error) {
+// newFingerprintsScanQuery answers NewFingerprints from the events alone,
+// for lookbacks the daily rollup cannot resolve.
+const newFingerprintsScanQuery = `
+SELECT service, fingerprint, any(type), any(message), argMin(release, time), min(time) AS first_seen, max(time), count()
+FROM errors FINAL
+WHERE service IN {services:Array(String)}
+  AND time >= {since:DateTime64(3, 'UTC')} AND time < {to:DateTime64(3, 'UTC')}
+GROUP BY service, fingerprint
+HAVING first_seen >= {from:DateTime64(3, 'UTC')}
+ORDER BY first_seen, service, fingerprint`
+
+// NewFingerprints returns the fingerprints of the services first seen in
+// [from, to), where "first" looks back to since, in the order they were
+// first seen.
+func (s *Store) NewFingerprints(ctx context.Context, services []string, since, from, to time.Time) ([]Fingerprint, error) {
 	var out []Fingerprint
-	p := map[string]string{"service": ParamString(service), "since": ParamTime(since), "from": ParamTime(from), "to": ParamTime(to)}
-	err := s.query(ctx, "new_fingerprints", newFingerprintsQuery, p, func(r Rows) error {
+	p := map[string]string{"services": ParamStrings(services), "since": ParamTime(since), "from": ParamTime(from), "to": ParamTime(to)}
+	name, q := "new_fingerprints", newFingerprintsQuery
+	if sameDay(since, from) {
+		name, q = "new_fingerprints_scan", newFingerprintsScanQuery
+	}
+	err := s.query(ctx, name, q, p, func(r Rows) error {
 		var f Fingerprint
-		if err := r.Scan(&f.Fingerprint, &f.Type, &f.Message, &f.Release, &f.FirstSeen, &f.LastSeen, &f.Count); err != nil {
+		if err := r.Scan(&f.Service, &f.Fingerprint, &f.Type, &f.Message, &f.Release, &f.FirstSeen, &f.LastSeen, &f.Count); err != nil {
 			return err
 		}
 		f.FirstSeen, f.LastSeen = f.FirstSeen.UTC(), f.LastSeen.UTC()
@@ -156,6 +188,15 @@ func (s *Store) NewFingerprints(ctx context.Context, service string, since, from
 		return nil
 	})
 	return out, err
+}
+
+// sameDay reports whether a and b fall on the same UTC day. A rollup row
+// covering a whole day cannot tell whether its events before b were also
+// after a, so lookbacks that start and end on one day read the events.
+func sameDay(a, b time.Time) bool {
+	ya, ma, da := a.UTC().Date()
+	yb, mb, db := b.UTC().Date()
+	return ya == yb && ma == mb && da == db
 }
 
 // countQueries count the distinct records of each table, as a reader sees
@@ -232,60 +273,102 @@ func (s *Store) AllErrorsPerMinute(ctx context.Context, from, to time.Time) ([]B
 	return s.buckets(ctx, "all_errors_per_minute", allErrorMinutesQuery, p)
 }
 
-// logBodiesQuery reads from the configured logs table; %s is the table
-// name, from the closed configuration, never from input.
-const logBodiesQuery = `
-SELECT Body FROM %s
-WHERE ServiceName = {service:String}
-  AND TimestampTime >= {from:DateTime} AND TimestampTime < {to:DateTime}
-  AND SeverityNumber >= {min_severity:UInt8}
-LIMIT {limit:UInt32}`
+// LogLine is one log line: when it was written, and its body.
+type LogLine struct {
+	Time time.Time
+	Body string
+}
 
-// LogBodies returns up to limit log bodies of service in [from, to) at or
-// above minSeverity (an OpenTelemetry severity number: 13 is WARN).
-func (s *Store) LogBodies(ctx context.Context, service string, from, to time.Time, minSeverity uint8, limit int) ([]string, error) {
-	var out []string
+// logLinesQuery reads from the configured logs table; %s is the table
+// name, from the closed configuration, never from input. Ordering by a
+// hash of the line before the LIMIT makes the lines kept, when there are
+// more than limit, a uniform sample of the window, and the same one on
+// every call; below the limit it keeps them all. A plain LIMIT would keep
+// whichever lines the engine read first. The engine then sorts them by
+// time, faster than Go would.
+const logLinesQuery = `
+SELECT Timestamp, Body FROM (
+    SELECT Timestamp, Body FROM %s
+    WHERE ServiceName = {service:String}
+      AND TimestampTime >= {from:DateTime} AND TimestampTime < {to:DateTime}
+      AND SeverityNumber >= {min_severity:UInt8}
+    ORDER BY cityHash64(Timestamp, Body)
+    LIMIT {limit:UInt32})
+ORDER BY Timestamp, Body`
+
+// LogLines returns the log lines of service in [from, to) at or above
+// minSeverity (an OpenTelemetry severity number: 13 is WARN), oldest
+// first. The window is in whole seconds (the table's TimestampTime): from
+// and to are truncated to the second. When there are more than limit
+// lines it returns a uniform sample of limit of them, so that the rates
+// of kinds of lines stay what they were.
+func (s *Store) LogLines(ctx context.Context, service string, from, to time.Time, minSeverity uint8, limit int) ([]LogLine, error) {
+	var out []LogLine
 	p := map[string]string{
 		"service": ParamString(service), "from": from.UTC().Format("2006-01-02 15:04:05"), "to": to.UTC().Format("2006-01-02 15:04:05"),
 		"min_severity": ParamInt(int64(minSeverity)), "limit": ParamInt(int64(limit)),
 	}
-	err := s.query(ctx, "log_bodies", fmt.Sprintf(logBodiesQuery, s.logs), p, func(r Rows) error {
-		var b string
-		if err := r.Scan(&b); err != nil {
+	err := s.query(ctx, "log_lines", fmt.Sprintf(logLinesQuery, s.logs), p, func(r Rows) error {
+		var l LogLine
+		if err := r.Scan(&l.Time, &l.Body); err != nil {
 			return err
 		}
-		out = append(out, b)
+		l.Time = l.Time.UTC()
+		out = append(out, l)
 		return nil
 	})
 	return out, err
 }
 
-// NewError is an error (type and message) first seen in a service in a
-// window.
+// NewError is an error fingerprint first seen in a service in a window,
+// with one of its types and messages.
 type NewError struct {
-	Service, Type, Message string
-	FirstSeen              time.Time
+	Service, Fingerprint, Type, Message string
+	FirstSeen                           time.Time
 }
 
+// newErrorsAllQuery reads only the rollup, by the rule of
+// newFingerprintsQuery; first_seen, type and message come from the days in
+// [from, to), events earlier than since being no concern of this question.
 const newErrorsAllQuery = `
-SELECT service, type, message, min(time) AS first_seen
-FROM errors FINAL
-WHERE time >= {since:DateTime64(3, 'UTC')} AND time < {to:DateTime64(3, 'UTC')}
-GROUP BY service, fingerprint, type, message
-HAVING first_seen >= {from:DateTime64(3, 'UTC')}
-ORDER BY first_seen
+SELECT service, fingerprint,
+       anyIf(type, first_seen >= {from:DateTime64(3, 'UTC')}),
+       anyIf(message, first_seen >= {from:DateTime64(3, 'UTC')}),
+       minIf(first_seen, first_seen >= {from:DateTime64(3, 'UTC')}) AS new_since
+FROM error_fingerprints
+WHERE day >= toDate({since:DateTime64(3, 'UTC')}) AND day <= toDate({to:DateTime64(3, 'UTC')})
+GROUP BY service, fingerprint
+HAVING countIf(first_seen < {from:DateTime64(3, 'UTC')} AND last_seen >= {since:DateTime64(3, 'UTC')}) = 0
+   AND new_since >= {from:DateTime64(3, 'UTC')} AND new_since < {to:DateTime64(3, 'UTC')}
+ORDER BY new_since, service, fingerprint
 LIMIT 10000`
 
-// NewErrorsAll lists, across every service, the errors (by fingerprint)
-// first seen in [from, to), where "first" looks back to since: the same new
-// error appearing in services that share no change points at a common
-// cause.
+// newErrorsAllScanQuery answers NewErrorsAll from the events alone, for
+// lookbacks the daily rollup cannot resolve. min(time) is the same with or
+// without duplicates, so it reads without FINAL.
+const newErrorsAllScanQuery = `
+SELECT service, fingerprint, any(type), any(message), min(time) AS first_seen
+FROM errors
+WHERE time >= {since:DateTime64(3, 'UTC')} AND time < {to:DateTime64(3, 'UTC')}
+GROUP BY service, fingerprint
+HAVING first_seen >= {from:DateTime64(3, 'UTC')}
+ORDER BY first_seen, service, fingerprint
+LIMIT 10000`
+
+// NewErrorsAll lists, across every service, the errors (one per service
+// and fingerprint, with one of its types and messages) first seen in
+// [from, to), where "first" looks back to since: the same new error
+// appearing in services that share no change points at a common cause.
 func (s *Store) NewErrorsAll(ctx context.Context, since, from, to time.Time) ([]NewError, error) {
 	var out []NewError
 	p := map[string]string{"since": ParamTime(since), "from": ParamTime(from), "to": ParamTime(to)}
-	err := s.query(ctx, "new_errors_all", newErrorsAllQuery, p, func(r Rows) error {
+	name, q := "new_errors_all", newErrorsAllQuery
+	if sameDay(since, from) {
+		name, q = "new_errors_all_scan", newErrorsAllScanQuery
+	}
+	err := s.query(ctx, name, q, p, func(r Rows) error {
 		var n NewError
-		if err := r.Scan(&n.Service, &n.Type, &n.Message, &n.FirstSeen); err != nil {
+		if err := r.Scan(&n.Service, &n.Fingerprint, &n.Type, &n.Message, &n.FirstSeen); err != nil {
 			return err
 		}
 		n.FirstSeen = n.FirstSeen.UTC()

@@ -21,8 +21,8 @@ type tableDef struct {
 	Name    string
 	Columns []colDef
 	Indexes []string
-	// Engine is MergeTree or ReplacingMergeTree; Version is the
-	// ReplacingMergeTree version column (may be empty).
+	// Engine is MergeTree, ReplacingMergeTree or AggregatingMergeTree;
+	// Version is the ReplacingMergeTree version column (may be empty).
 	Engine, Version string
 	PartitionBy     string
 	PrimaryKey      string
@@ -191,6 +191,36 @@ var (
 		OrderBy:  "(id, updated_at)",
 		ShardKey: "cityHash64(id)",
 	}
+	// errorFingerprintsTable rolls errors up to one row per service,
+	// fingerprint and day, filled by errorFingerprintsView. "Is this
+	// fingerprint new?" then reads a few rows per fingerprint instead of a
+	// week of error events. The rows are partial aggregates until the
+	// engine merges them, so readers aggregate again (GROUP BY), and the
+	// view sees every insert, re-sent events too: first_seen, last_seen,
+	// type, message and first_release are exact, events counts every
+	// copy (an upper bound of the distinct events; exact counts come from
+	// errors FINAL).
+	errorFingerprintsTable = tableDef{
+		Name: "error_fingerprints",
+		Columns: []colDef{
+			{"service", lcs, ""},
+			{"fingerprint", "String", zstd},
+			{"day", "Date", ""},
+			{"first_seen", "SimpleAggregateFunction(min, " + dt64 + ")", ""},
+			{"last_seen", "SimpleAggregateFunction(max, " + dt64 + ")", ""},
+			{"events", "SimpleAggregateFunction(sum, UInt64)", ""},
+			{"type", "SimpleAggregateFunction(any, " + lcs + ")", ""},
+			{"message", "SimpleAggregateFunction(any, String)", zstd},
+			{"first_release", "AggregateFunction(argMin, " + lcs + ", " + dt64 + ")", ""},
+		},
+		Engine:      "AggregatingMergeTree",
+		PartitionBy: "toYYYYMM(day)",
+		OrderBy:     "(service, day, fingerprint)",
+		// Only the backfill writes through the Distributed table; the view
+		// writes on the node that stored the events. Readers aggregate
+		// over every shard, so where a row lands does not matter.
+		ShardKey: "cityHash64(service, fingerprint)",
+	}
 	migrationsTable = tableDef{
 		Name: "correlator_migrations",
 		Columns: []colDef{
@@ -275,18 +305,97 @@ func (t tableDef) ddl(db, cluster string) []string {
 	return out
 }
 
+// viewDef is a materialized view: on every block inserted into Source,
+// ClickHouse runs Select over the block and appends the result to Target.
+// In a cluster the view reads and writes the local tables of each node
+// (inserts into a Distributed table reach only the local tables), and
+// readers see the target through its Distributed table.
+type viewDef struct {
+	Name           string
+	Source, Target string // Source and Target are plain table names of the schema.
+	// Select is the view's query, with %s where the source table goes.
+	Select string
+	// Backfill makes the migration that creates the view also insert the
+	// Select of the rows Source already holds, so that the target covers
+	// the past too. It runs after the view exists, so rows inserted
+	// meanwhile may be counted twice but never missed; a view must
+	// tolerate that (and a second run of the migration), as the rollups
+	// of ReplacingMergeTree tables must tolerate re-sent rows anyway.
+	Backfill bool
+}
+
+// ddl renders the CREATE statement of the view.
+func (v viewDef) ddl(db, cluster string) string {
+	name, source, target := v.Name, v.Source, v.Target
+	onCluster := ""
+	if cluster != "" {
+		onCluster = " ON CLUSTER " + cluster
+		source, target = source+"_local", target+"_local"
+	}
+	return fmt.Sprintf("CREATE MATERIALIZED VIEW IF NOT EXISTS %s.%s%s TO %s.%s\nAS %s",
+		db, name, onCluster, db, target, fmt.Sprintf(v.Select, db+"."+source))
+}
+
+// backfill renders the statement that fills the target from the rows
+// already in the source. In a cluster it reads and writes the Distributed
+// tables: one statement, run once, covers every shard.
+func (v viewDef) backfill(db string) string {
+	return fmt.Sprintf("INSERT INTO %s.%s\n%s", db, v.Target, fmt.Sprintf(v.Select, db+"."+v.Source))
+}
+
+// errorFingerprintsView feeds errorFingerprintsTable from errors.
+var errorFingerprintsView = viewDef{
+	Name:   "error_fingerprints_mv",
+	Source: "errors",
+	Target: "error_fingerprints",
+	Select: `SELECT service, fingerprint, toDate(time) AS day,
+       min(time) AS first_seen, max(time) AS last_seen, count() AS events,
+       any(type) AS type, any(message) AS message, argMinState(release, time) AS first_release
+FROM %s
+GROUP BY service, fingerprint, day`,
+	Backfill: true,
+}
+
 // migration is one numbered, idempotent step of the schema. Every
 // statement must be safe to run twice (IF NOT EXISTS), because several
-// correlator processes may start against one ClickHouse at once.
+// correlator processes may start against one ClickHouse at once; a
+// backfill is the exception its viewDef documents.
 type migration struct {
 	Version int
 	Name    string
 	Tables  []tableDef
+	// Views are created after Tables, then backfilled.
+	Views []viewDef
 }
 
 // migrations is the schema's history. Append; never edit a released step.
 var migrations = []migration{
-	{1, "initial schema", []tableDef{changesTable, errorsTable, logsTable, metricsTable, servicesTable, incidentsTable}},
+	{Version: 1, Name: "initial schema", Tables: []tableDef{changesTable, errorsTable, logsTable, metricsTable, servicesTable, incidentsTable}},
+	{Version: 2, Name: "error fingerprint rollup", Tables: []tableDef{errorFingerprintsTable}, Views: []viewDef{errorFingerprintsView}},
+}
+
+// statement is one statement of a migration and what it acts on, for
+// error messages.
+type statement struct{ object, sql string }
+
+// statements renders the migration's statements in the order they run:
+// tables, views, backfills.
+func (m migration) statements(db, cluster string) []statement {
+	var out []statement
+	for _, t := range m.Tables {
+		for _, q := range t.ddl(db, cluster) {
+			out = append(out, statement{"table " + t.Name, q})
+		}
+	}
+	for _, v := range m.Views {
+		out = append(out, statement{"view " + v.Name, v.ddl(db, cluster)})
+	}
+	for _, v := range m.Views {
+		if v.Backfill {
+			out = append(out, statement{"backfill of " + v.Target, v.backfill(db)})
+		}
+	}
+	return out
 }
 
 // MigrationStatements renders every statement of every migration for the
@@ -295,8 +404,8 @@ var migrations = []migration{
 func MigrationStatements(db, cluster string) []string {
 	out := migrationsTable.ddl(db, cluster)
 	for _, m := range migrations {
-		for _, t := range m.Tables {
-			out = append(out, t.ddl(db, cluster)...)
+		for _, st := range m.statements(db, cluster) {
+			out = append(out, st.sql)
 		}
 	}
 	return out
@@ -319,11 +428,9 @@ func (s *Store) Migrate(ctx context.Context) error {
 		if applied[m.Version] {
 			continue
 		}
-		for _, t := range m.Tables {
-			for _, q := range t.ddl(s.db, s.cluster) {
-				if err := s.eng.Exec(ctx, q, nil); err != nil {
-					return fmt.Errorf("migration %d (%s): table %s: %w", m.Version, m.Name, t.Name, err)
-				}
+		for _, st := range m.statements(s.db, s.cluster) {
+			if err := s.eng.Exec(ctx, st.sql, nil); err != nil {
+				return fmt.Errorf("migration %d (%s): %s: %w", m.Version, m.Name, st.object, err)
 			}
 		}
 		err := s.eng.Insert(ctx, "correlator_migrations", migrationsTable.insertColumns(), []any{

@@ -4,15 +4,18 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"maps"
 	"os"
 	"reflect"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/correlator/correlator/internal/event"
+	"github.com/correlator/correlator/internal/scenario"
 	"github.com/correlator/correlator/internal/store"
 	"github.com/correlator/correlator/internal/store/storetest"
 )
@@ -213,12 +216,12 @@ func TestNewFingerprints(t *testing.T) {
 		if err := s.Write(ctx, sampleBatch()); err != nil {
 			t.Fatal(err)
 		}
-		got, err := s.NewFingerprints(ctx, "api", t0.Add(-24*time.Hour), t0, t0.Add(time.Hour))
+		got, err := s.NewFingerprints(ctx, []string{"api", "db"}, t0.Add(-24*time.Hour), t0, t0.Add(time.Hour))
 		if err != nil {
 			t.Fatal(err)
 		}
 		// fp-old was seen an hour before the window, so only fp-new is new.
-		if len(got) != 1 || got[0].Fingerprint != "fp-new" || got[0].Count != 2 || got[0].Release != "v2" || !got[0].FirstSeen.Equal(t0.Add(time.Minute)) {
+		if len(got) != 1 || got[0].Service != "api" || got[0].Fingerprint != "fp-new" || got[0].Count != 2 || got[0].Release != "v2" || !got[0].FirstSeen.Equal(t0.Add(time.Minute)) {
 			t.Errorf("new fingerprints = %+v", got)
 		}
 	})
@@ -254,6 +257,119 @@ func TestLogsFollowOtelColumns(t *testing.T) {
 		}
 		if n != 1 {
 			t.Errorf("%d log rows, want 1", n)
+		}
+	})
+}
+
+// TestRollupBackfill checks that the migration adding the fingerprint
+// rollup fills it from the errors stored before it: a store that predates
+// it answers the same afterwards.
+func TestRollupBackfill(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		// Back to the schema before the rollup, then errors stored there.
+		for _, q := range []string{
+			"DROP VIEW %s.error_fingerprints_mv",
+			"DROP TABLE %s.error_fingerprints",
+			"ALTER TABLE %s.correlator_migrations DELETE WHERE version >= 2 SETTINGS mutations_sync = 2",
+		} {
+			if err := s.Engine().Exec(ctx, fmt.Sprintf(q, s.Database()), nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := s.Write(ctx, sampleBatch()); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Migrate(ctx); err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.NewFingerprints(ctx, []string{"api"}, t0.Add(-24*time.Hour), t0, t0.Add(time.Hour))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != 1 || got[0].Fingerprint != "fp-new" || got[0].Count != 2 || !got[0].FirstSeen.Equal(t0.Add(time.Minute)) {
+			t.Errorf("new fingerprints after the backfill = %+v", got)
+		}
+		all, err := s.NewErrorsAll(ctx, t0.Add(-24*time.Hour), t0, t0.Add(time.Hour))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(all) != 1 || all[0].Fingerprint != "fp-new" || all[0].Service != "api" || all[0].Type != "Boom" {
+			t.Errorf("new errors after the backfill = %+v", all)
+		}
+	})
+}
+
+// TestLogLines checks the log window read: whole seconds, warnings and
+// worse, oldest first, and above the limit a sample spread over the
+// window, the same on every call.
+func TestLogLines(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		var b event.Batch
+		// A warning every 3.6 s for an hour, an INFO line beside each.
+		for i := range 1000 {
+			at := t0.Add(time.Duration(i) * 3600 * time.Millisecond)
+			b.Logs = append(b.Logs,
+				event.LogRecord{Time: at, Service: "api", Severity: "WARN", Body: fmt.Sprintf("slow request %d", i)},
+				event.LogRecord{Time: at, Service: "api", Severity: "INFO", Body: fmt.Sprintf("request %d", i)})
+		}
+		if err := s.Write(ctx, &b); err != nil {
+			t.Fatal(err)
+		}
+		type window struct{ from, to time.Time }
+		tests := []struct {
+			name   string
+			w      window
+			limit  int
+			n      int
+			first  string
+			sample bool
+		}{
+			// The window is in seconds: [10:01:30.4, 10:02:42.9) reads
+			// [10:01:30, 10:02:42), which takes line 25 (at 10:01:30.0)
+			// and leaves line 45 (at 10:02:42.0).
+			{"sub-second bounds truncate", window{t0.Add(90400 * time.Millisecond), t0.Add(162900 * time.Millisecond)}, 1000, 20, "slow request 25", false},
+			{"all under the limit", window{t0, t0.Add(time.Hour)}, 1000, 1000, "slow request 0", false},
+			{"sampled above the limit", window{t0, t0.Add(time.Hour)}, 100, 100, "", true},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				got, err := s.LogLines(ctx, "api", tt.w.from, tt.w.to, 13, tt.limit)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(got) != tt.n {
+					t.Fatalf("%d lines, want %d", len(got), tt.n)
+				}
+				if tt.first != "" && got[0].Body != tt.first {
+					t.Errorf("first line %q, want %q", got[0].Body, tt.first)
+				}
+				perSixth := make([]int, 6)
+				for i, l := range got {
+					if !strings.HasPrefix(l.Body, "slow request ") {
+						t.Fatalf("line %q is not a warning", l.Body)
+					}
+					if i > 0 && l.Time.Before(got[i-1].Time) {
+						t.Fatalf("line %d at %v before line %d at %v", i, l.Time, i-1, got[i-1].Time)
+					}
+					perSixth[int(l.Time.Sub(t0)/(10*time.Minute))]++
+				}
+				if !tt.sample {
+					return
+				}
+				// About 17 in each ten minutes; a LIMIT that kept the
+				// first lines read would bunch them.
+				for i, n := range perSixth {
+					if n < 5 {
+						t.Errorf("%d sampled lines in minutes %d to %d: %v", n, 10*i, 10*i+10, perSixth)
+					}
+				}
+				again, err := s.LogLines(ctx, "api", tt.w.from, tt.w.to, 13, tt.limit)
+				if err != nil || !reflect.DeepEqual(again, got) {
+					t.Errorf("a second read sampled other lines (%v)", err)
+				}
+			})
 		}
 	})
 }
@@ -337,7 +453,7 @@ func TestMigrationDDLGolden(t *testing.T) {
 
 func TestClusterDDLShape(t *testing.T) {
 	stmts := store.MigrationStatements("correlator", "prod")
-	tables := []string{"changes", "errors", "otel_logs", "metric_points", "services", "incidents"}
+	tables := []string{"changes", "errors", "otel_logs", "metric_points", "services", "incidents", "error_fingerprints"}
 	all := strings.Join(stmts, "\n")
 	for _, tb := range tables {
 		local := regexp.MustCompile(`CREATE TABLE IF NOT EXISTS correlator\.` + tb + `_local ON CLUSTER prod\n[\s\S]*?ENGINE = Replicated\w*MergeTree\('/clickhouse/tables/\{shard\}/correlator/` + tb + `_local', '\{replica\}'`)
@@ -350,14 +466,214 @@ func TestClusterDDLShape(t *testing.T) {
 		}
 	}
 	for _, q := range stmts {
+		// A backfill is an INSERT, which has no ON CLUSTER: it goes once
+		// through the Distributed tables, which reach every shard.
+		if strings.HasPrefix(q, "INSERT INTO ") {
+			if strings.Contains(q, "_local") {
+				t.Errorf("backfill through local tables reaches one shard only:\n%s", q)
+			}
+			continue
+		}
 		if !strings.Contains(q, "ON CLUSTER prod") {
 			t.Errorf("statement without ON CLUSTER:\n%s", q)
 		}
 	}
+	// Inserts into a Distributed table land in the local tables, and only
+	// those fire views: the view must read and write the local tables.
+	view := regexp.MustCompile(`CREATE MATERIALIZED VIEW IF NOT EXISTS correlator\.error_fingerprints_mv ON CLUSTER prod TO correlator\.error_fingerprints_local\nAS SELECT [\s\S]*\nFROM correlator\.errors_local\n`)
+	if !view.MatchString(all) {
+		t.Error("no view from errors_local to error_fingerprints_local")
+	}
 	single := strings.Join(store.MigrationStatements("correlator", ""), "\n")
-	if strings.Contains(single, "Replicated") || strings.Contains(single, "ON CLUSTER") || strings.Contains(single, "Distributed") {
+	if strings.Contains(single, "Replicated") || strings.Contains(single, "ON CLUSTER") || strings.Contains(single, "Distributed") || strings.Contains(single, "_local") {
 		t.Error("single-node DDL mentions cluster features")
 	}
+	if !regexp.MustCompile(`MATERIALIZED VIEW IF NOT EXISTS correlator\.error_fingerprints_mv TO correlator\.error_fingerprints\nAS SELECT [\s\S]*\nFROM correlator\.errors\n`).MatchString(single) {
+		t.Error("no single-node view from errors to error_fingerprints")
+	}
+}
+
+// The reference statements for NewFingerprints and NewErrorsAll: what
+// they answered from the events alone before the rollup (NewErrorsAll then
+// also split a fingerprint by its messages; it is one error per
+// fingerprint now, with all its type-and-message variants for the check).
+const (
+	refNewFingerprints = `
+SELECT fingerprint, any(type), any(message), argMin(release, time), min(time) AS first_seen, max(time), count()
+FROM errors FINAL
+WHERE service = {service:String}
+  AND time >= {since:DateTime64(3, 'UTC')} AND time < {to:DateTime64(3, 'UTC')}
+GROUP BY fingerprint
+HAVING first_seen >= {from:DateTime64(3, 'UTC')}
+ORDER BY first_seen, fingerprint`
+	refNewErrorsAll = `
+SELECT service, fingerprint, groupUniqArray(concat(type, '\n', message)), min(time) AS first_seen
+FROM errors FINAL
+WHERE time >= {since:DateTime64(3, 'UTC')} AND time < {to:DateTime64(3, 'UTC')}
+GROUP BY service, fingerprint
+HAVING first_seen >= {from:DateTime64(3, 'UTC')}`
+)
+
+// newErrorsAnswer is what NewFingerprints and NewErrorsAll answer to one
+// question: the new fingerprints of each service, and the new errors by
+// service and fingerprint with their first sighting and the type and
+// message variants seen ("type\nmessage").
+type newErrorsAnswer struct {
+	fps map[string][]store.Fingerprint
+	all map[[2]string]newErrorSeen
+}
+
+type newErrorSeen struct {
+	first    time.Time
+	variants []string
+}
+
+// sameAs compares a store's answer to the reference: the same
+// fingerprints and numbers, and for each new error a type and message
+// (one of several, chosen by the engine) among those seen.
+func (a newErrorsAnswer) sameAs(ref newErrorsAnswer) bool {
+	if !reflect.DeepEqual(a.fps, ref.fps) || len(a.all) != len(ref.all) {
+		return false
+	}
+	for k, v := range a.all {
+		r, ok := ref.all[k]
+		if !ok || !v.first.Equal(r.first) || len(v.variants) != 1 || !slices.Contains(r.variants, v.variants[0]) {
+			return false
+		}
+	}
+	return true
+}
+
+// askNewErrors asks the store's own methods.
+func askNewErrors(t *testing.T, s *store.Store, services []string, since, from, to time.Time) newErrorsAnswer {
+	t.Helper()
+	ctx := context.Background()
+	a := newErrorsAnswer{fps: map[string][]store.Fingerprint{}, all: map[[2]string]newErrorSeen{}}
+	fps, err := s.NewFingerprints(ctx, services, since, from, to)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, f := range fps {
+		if i > 0 && f.FirstSeen.Before(fps[i-1].FirstSeen) {
+			t.Errorf("fingerprints out of order: %v before %v", fps[i-1].FirstSeen, f.FirstSeen)
+		}
+		a.fps[f.Service] = append(a.fps[f.Service], f)
+	}
+	all, err := s.NewErrorsAll(ctx, since, from, to)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, n := range all {
+		if i > 0 && n.FirstSeen.Before(all[i-1].FirstSeen) {
+			t.Errorf("new errors out of order: %v before %v", all[i-1].FirstSeen, n.FirstSeen)
+		}
+		a.all[[2]string{n.Service, n.Fingerprint}] = newErrorSeen{n.FirstSeen, []string{n.Type + "\n" + n.Message}}
+	}
+	return a
+}
+
+// askNewErrorsReference asks the reference statements.
+func askNewErrorsReference(t *testing.T, s *store.Store, services []string, since, from, to time.Time) newErrorsAnswer {
+	t.Helper()
+	ctx := context.Background()
+	p := map[string]string{"since": store.ParamTime(since), "from": store.ParamTime(from), "to": store.ParamTime(to)}
+	a := newErrorsAnswer{fps: map[string][]store.Fingerprint{}, all: map[[2]string]newErrorSeen{}}
+	scan := func(q string, p map[string]string, row func(store.Rows) error) {
+		rows, err := s.Engine().Query(ctx, q, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			if err := row(rows); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := rows.Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, svc := range services {
+		ps := maps.Clone(p)
+		ps["service"] = store.ParamString(svc)
+		scan(refNewFingerprints, ps, func(r store.Rows) error {
+			f := store.Fingerprint{Service: svc}
+			err := r.Scan(&f.Fingerprint, &f.Type, &f.Message, &f.Release, &f.FirstSeen, &f.LastSeen, &f.Count)
+			f.FirstSeen, f.LastSeen = f.FirstSeen.UTC(), f.LastSeen.UTC()
+			a.fps[svc] = append(a.fps[svc], f)
+			return err
+		})
+	}
+	scan(refNewErrorsAll, p, func(r store.Rows) error {
+		var svc, fp string
+		var seen newErrorSeen
+		err := r.Scan(&svc, &fp, &seen.variants, &seen.first)
+		seen.first = seen.first.UTC()
+		a.all[[2]string{svc, fp}] = seen
+		return err
+	})
+	return a
+}
+
+// TestNewErrorsRollup checks the fingerprint rollup against the events it
+// summarises, on the demo's errors: NewFingerprints and NewErrorsAll must
+// give what the reference statements over errors FINAL give, for the
+// default week of lookback (the rollup) and for one hour (the same day:
+// the events), and must not change when every event is sent again: the
+// view counts re-sent copies, the answers must not.
+func TestNewErrorsRollup(t *testing.T) {
+	sc, err := scenario.Generate(scenario.Options{Seed: 1, Start: t0.Truncate(24 * time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := &event.Batch{Errors: sc.Batch.Errors, Services: sc.Batch.Services}
+	var services []string
+	for _, sv := range sc.Batch.Services {
+		services = append(services, sv.Service)
+	}
+	type question struct {
+		name            string
+		since, from, to time.Time
+	}
+	var questions []question
+	for at := sc.Start.Add(2 * time.Hour); !at.After(sc.End); at = at.Add(10 * time.Hour) {
+		from := at.Add(-2 * time.Hour)
+		questions = append(questions,
+			question{"week to " + at.Format(time.DateTime), from.Add(-7 * 24 * time.Hour), from, at},
+			question{"hour to " + at.Format(time.DateTime), from.Add(-time.Hour), from, at})
+	}
+	// The incident's window, where the injected new error is.
+	questions = append(questions, question{"incident", sc.Detected.Add(-2*time.Hour - 7*24*time.Hour), sc.Detected.Add(-2 * time.Hour), sc.Detected})
+	forEachEngine(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		if err := s.Write(ctx, b); err != nil {
+			t.Fatal(err)
+		}
+		want := map[string]newErrorsAnswer{}
+		var fps, all int
+		for _, q := range questions {
+			got := askNewErrors(t, s, services, q.since, q.from, q.to)
+			want[q.name] = askNewErrorsReference(t, s, services, q.since, q.from, q.to)
+			if !got.sameAs(want[q.name]) {
+				t.Errorf("%s: the store's answer differs from the events'\ngot  %+v\nwant %+v", q.name, got, want[q.name])
+			}
+			fps += len(got.fps)
+			all += len(got.all)
+		}
+		if fps == 0 || all == 0 {
+			t.Fatalf("%d new fingerprints, %d new errors in all questions: the test tests nothing", fps, all)
+		}
+		// Every event again: the reference from before still holds,
+		// counts included.
+		if err := s.Write(ctx, b); err != nil {
+			t.Fatal(err)
+		}
+		for _, q := range questions {
+			if got := askNewErrors(t, s, services, q.since, q.from, q.to); !got.sameAs(want[q.name]) {
+				t.Errorf("%s: re-sent events changed the answer\ngot  %+v\nwant %+v", q.name, got, want[q.name])
+			}
+		}
+	})
 }
 
 func TestPeerErrorsPerMinuteNamesTheCallee(t *testing.T) {

@@ -133,7 +133,7 @@ func primaryKeyCondition(t *testing.T, s *store.Store, q string, params map[stri
 	return ""
 }
 
-// logBodies calls the real store.LogBodies with logs_table set to table.
+// logBodies calls the real store.LogLines with logs_table set to table.
 func logBodies(t *testing.T, s *store.Store, table string) ([]string, error) {
 	t.Helper()
 	// A second Store over the same engine, configured as `logs_table:
@@ -143,7 +143,11 @@ func logBodies(t *testing.T, s *store.Store, table string) ([]string, error) {
 	if err != nil {
 		t.Fatalf("store with logs table %s: %v", table, err)
 	}
-	got, err := s2.LogBodies(context.Background(), "checkout", inPlaceT0, inPlaceT0.Add(time.Hour), 13, 100)
+	lines, err := s2.LogLines(context.Background(), "checkout", inPlaceT0, inPlaceT0.Add(time.Hour), 13, 100)
+	var got []string
+	for _, l := range lines {
+		got = append(got, l.Body)
+	}
 	slices.Sort(got)
 	return got, err
 }

@@ -137,3 +137,36 @@ ORDER BY (id, updated_at);
 
 CREATE TABLE IF NOT EXISTS correlator.incidents ON CLUSTER prod_cluster AS correlator.incidents_local
 ENGINE = Distributed(prod_cluster, correlator, incidents_local, cityHash64(id));
+
+CREATE TABLE IF NOT EXISTS correlator.error_fingerprints_local ON CLUSTER prod_cluster
+(
+    `service` LowCardinality(String),
+    `fingerprint` String CODEC(ZSTD(1)),
+    `day` Date,
+    `first_seen` SimpleAggregateFunction(min, DateTime64(3, 'UTC')),
+    `last_seen` SimpleAggregateFunction(max, DateTime64(3, 'UTC')),
+    `events` SimpleAggregateFunction(sum, UInt64),
+    `type` SimpleAggregateFunction(any, LowCardinality(String)),
+    `message` SimpleAggregateFunction(any, String) CODEC(ZSTD(1)),
+    `first_release` AggregateFunction(argMin, LowCardinality(String), DateTime64(3, 'UTC'))
+)
+ENGINE = ReplicatedAggregatingMergeTree('/clickhouse/tables/{shard}/correlator/error_fingerprints_local', '{replica}')
+PARTITION BY toYYYYMM(day)
+ORDER BY (service, day, fingerprint);
+
+CREATE TABLE IF NOT EXISTS correlator.error_fingerprints ON CLUSTER prod_cluster AS correlator.error_fingerprints_local
+ENGINE = Distributed(prod_cluster, correlator, error_fingerprints_local, cityHash64(service, fingerprint));
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS correlator.error_fingerprints_mv ON CLUSTER prod_cluster TO correlator.error_fingerprints_local
+AS SELECT service, fingerprint, toDate(time) AS day,
+       min(time) AS first_seen, max(time) AS last_seen, count() AS events,
+       any(type) AS type, any(message) AS message, argMinState(release, time) AS first_release
+FROM correlator.errors_local
+GROUP BY service, fingerprint, day;
+
+INSERT INTO correlator.error_fingerprints
+SELECT service, fingerprint, toDate(time) AS day,
+       min(time) AS first_seen, max(time) AS last_seen, count() AS events,
+       any(type) AS type, any(message) AS message, argMinState(release, time) AS first_release
+FROM correlator.errors
+GROUP BY service, fingerprint, day;

@@ -119,3 +119,33 @@ CREATE TABLE IF NOT EXISTS correlator.incidents
 )
 ENGINE = MergeTree()
 ORDER BY (id, updated_at);
+
+CREATE TABLE IF NOT EXISTS correlator.error_fingerprints
+(
+    `service` LowCardinality(String),
+    `fingerprint` String CODEC(ZSTD(1)),
+    `day` Date,
+    `first_seen` SimpleAggregateFunction(min, DateTime64(3, 'UTC')),
+    `last_seen` SimpleAggregateFunction(max, DateTime64(3, 'UTC')),
+    `events` SimpleAggregateFunction(sum, UInt64),
+    `type` SimpleAggregateFunction(any, LowCardinality(String)),
+    `message` SimpleAggregateFunction(any, String) CODEC(ZSTD(1)),
+    `first_release` AggregateFunction(argMin, LowCardinality(String), DateTime64(3, 'UTC'))
+)
+ENGINE = AggregatingMergeTree()
+PARTITION BY toYYYYMM(day)
+ORDER BY (service, day, fingerprint);
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS correlator.error_fingerprints_mv TO correlator.error_fingerprints
+AS SELECT service, fingerprint, toDate(time) AS day,
+       min(time) AS first_seen, max(time) AS last_seen, count() AS events,
+       any(type) AS type, any(message) AS message, argMinState(release, time) AS first_release
+FROM correlator.errors
+GROUP BY service, fingerprint, day;
+
+INSERT INTO correlator.error_fingerprints
+SELECT service, fingerprint, toDate(time) AS day,
+       min(time) AS first_seen, max(time) AS last_seen, count() AS events,
+       any(type) AS type, any(message) AS message, argMinState(release, time) AS first_release
+FROM correlator.errors
+GROUP BY service, fingerprint, day;
