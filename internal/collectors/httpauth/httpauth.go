@@ -23,8 +23,6 @@ import (
 // Secret is a string that must not be shown; see package secret.
 type Secret = secret.Secret
 
-const redacted = secret.Redacted
-
 // BasicAuth is a user name and password for HTTP basic authentication.
 type BasicAuth struct {
 	// Username is the user name; required.

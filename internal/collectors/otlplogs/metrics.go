@@ -1,8 +1,6 @@
 package otlplogs
 
 import (
-	"errors"
-
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/correlator/correlator/internal/collectors/collectorstat"
@@ -26,22 +24,4 @@ func newMetrics(reg prometheus.Registerer, collector string) (*metrics, error) {
 		return nil, err
 	}
 	return &metrics{accepted: m.Accepted, rejected: m.Rejected, errors: m.Errors, lastSuccess: m.LastSuccess}, nil
-}
-
-// register registers c, or returns the identical collector registered
-// before it (by another collector of correlator).
-func register[T prometheus.Collector](reg prometheus.Registerer, c T) (T, error) {
-	if reg == nil {
-		return c, nil
-	}
-	if err := reg.Register(c); err != nil {
-		var are prometheus.AlreadyRegisteredError
-		if errors.As(err, &are) {
-			if existing, ok := are.ExistingCollector.(T); ok {
-				return existing, nil
-			}
-		}
-		return c, err
-	}
-	return c, nil
 }
