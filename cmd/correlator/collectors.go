@@ -151,10 +151,8 @@ func buildCollectors(cfg config.Config, merging changes.Writer, direct collector
 		if err != nil {
 			return nil, err
 		}
-		mux := http.NewServeMux()
-		in.Register(mux)
-		for _, p := range []string{"/api/{project_id}/envelope/{$}", "/api/{project_id}/envelope", "/api/{project_id}/store/{$}", "/api/{project_id}/store"} {
-			set.routes = append(set.routes, api.Route{Pattern: p, Handler: mux})
+		for _, p := range sentry.IntakePatterns {
+			set.routes = append(set.routes, api.Route{Pattern: p, Handler: in})
 		}
 		log.Info("collector mounted", "collector", "sentry", "route", "/api/{project_id}/envelope/")
 		if sc.WebhookSecret != "" {

@@ -66,12 +66,11 @@ func Judge(a *correlate.Answer, truth string, latencyMS float64, keepFeatures bo
 	for i, c := range a.Candidates {
 		o.Candidates[i] = Scored{ID: c.Change.ID, Score: c.Score}
 		if keepFeatures {
-			o.Candidates[i].Features = c.Features
-			d := Scored{ID: c.Change.ID, Score: c.Score, Features: c.Features, Kind: string(c.Change.Kind), Service: c.Change.Service}
+			d := &o.Candidates[i]
+			d.Features, d.Kind, d.Service = c.Features, string(c.Change.Kind), c.Change.Service
 			for _, ev := range c.Evidence {
 				d.Evidence = append(d.Evidence, ev.Kind+": "+ev.Summary)
 			}
-			o.Detail = append(o.Detail, d)
 		}
 		if truth != "" && c.Change.ID == truth && o.RankOfTruth == 0 {
 			o.RankOfTruth = i + 1
@@ -82,6 +81,7 @@ func Judge(a *correlate.Answer, truth string, latencyMS float64, keepFeatures bo
 		o.Top3[i] = Scored{ID: o.Candidates[i].ID, Score: o.Candidates[i].Score}
 	}
 	if keepFeatures {
+		o.Detail = o.Candidates
 		o.Onset = a.Onset.Format("15:04:05") + " (" + a.OnsetSource + ")"
 	}
 	return o

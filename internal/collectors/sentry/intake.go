@@ -82,12 +82,16 @@ func NewIntake(cfg Config, w Writer, log *slog.Logger, reg prometheus.Registerer
 // patterns take every method so that the handler answers CORS preflights
 // and 405s itself; they do not overlap the /api/v1/... routes.
 func (h *Intake) Register(mux *http.ServeMux) {
-	for _, p := range []string{
-		"/api/{project_id}/envelope/{$}", "/api/{project_id}/envelope",
-		"/api/{project_id}/store/{$}", "/api/{project_id}/store",
-	} {
+	for _, p := range IntakePatterns {
 		mux.Handle(p, h)
 	}
+}
+
+// IntakePatterns are the ServeMux patterns the intake answers, for
+// callers that mount it themselves.
+var IntakePatterns = []string{
+	"/api/{project_id}/envelope/{$}", "/api/{project_id}/envelope",
+	"/api/{project_id}/store/{$}", "/api/{project_id}/store",
 }
 
 // httpError is a rejection: its status, the metric reason and the detail
