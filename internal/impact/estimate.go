@@ -159,6 +159,20 @@ func (e Estimator) Estimate(tables []Frequencies) Count {
 // normalQuantile is the standard normal's q-quantile.
 func normalQuantile(q float64) float64 { return math.Sqrt2 * math.Erfinv(2*q-1) }
 
+// fit is Estimate without the interval: the point estimate alone, for
+// the baseline windows.
+func (e Estimator) fit(tables []Frequencies) float64 {
+	var total float64
+	for _, t := range tables {
+		if t.Rate >= 1 {
+			total += float64(t.Observed())
+		} else if t.Observed() > 0 {
+			total += fitNPMLE(t.Seen[:], t.Rate).total
+		}
+	}
+	return total
+}
+
 // quantile reads the q-quantile of sorted xs by linear interpolation.
 func quantile(xs []float64, q float64) float64 {
 	if len(xs) == 0 {

@@ -52,6 +52,8 @@ failures AS (
            max(t_) AS time,
            min(t_) AS first_time,
            max(rate_) AS rate,
+           maxIf(rate_, prio = 2) AS rate_errors,
+           maxIf(rate_, prio = 1) AS rate_logs,
            anyIf(user_, user_ != '') AS user,
            anyIf(customer_, customer_ != '') AS customer,
            anyIf(route_, route_ != '') AS route,
@@ -115,7 +117,7 @@ const MaxSeen = 64
 
 // frequencyQuery tabulates entities by how often they were seen failing,
 // for the scope as a whole and per service (the grouping set without the
-// service leaves it ''). An entity's count is of its failures at the
+// service leaves it ”). An entity's count is of its failures at the
 // highest rate it was seen at: the entities filed under a rate are those
 // with no failure kept more surely, which is what the estimator assumes.
 // %[2]s is the entity column, user or customer, chosen by the code.
@@ -218,6 +220,41 @@ func (s *Store) ActiveUserFrequencies(ctx context.Context, scope FailureScope) (
 	return out, err
 }
 
+// Overlap counts, among the sampled failures filed under one rate, those
+// the error events kept, those the logs kept, and those both kept, at
+// that rate. When both sources sample the same failures independently, a
+// failure is seen with probability 1 − (1 − pₑ)(1 − pₗ), more than either
+// rate: Both/Logs estimates how surely the error events keep a failure
+// (their rate times the share of failures they report at all), and
+// Both/Errors the logs'.
+type Overlap struct {
+	Rate               float64
+	Errors, Logs, Both uint64
+}
+
+const overlapQuery = `
+WITH ` + failuresCTE + `
+SELECT r, countIf(round(rate_errors, 6) = r), countIf(round(rate_logs, 6) = r),
+       countIf(round(rate_errors, 6) = r AND round(rate_logs, 6) = r)
+FROM (SELECT *, round(rate, 6) AS r FROM failures WHERE rate < 1)
+GROUP BY r
+ORDER BY r`
+
+// FailureOverlap returns, per sampling rate below 1, how the scope's
+// failures were seen by error events and logs.
+func (s *Store) FailureOverlap(ctx context.Context, scope FailureScope) ([]Overlap, error) {
+	var out []Overlap
+	err := s.query(ctx, "failure_overlap", fmt.Sprintf(overlapQuery, s.logs), scope.params(), func(r Rows) error {
+		var o Overlap
+		if err := r.Scan(&o.Rate, &o.Errors, &o.Logs, &o.Both); err != nil {
+			return err
+		}
+		out = append(out, o)
+		return nil
+	})
+	return out, err
+}
+
 // CustomerFailures is what one customer went through in the scope.
 type CustomerFailures struct {
 	Customer string
@@ -311,6 +348,7 @@ func (s *Store) ImpactQueries() map[string]string {
 		"failure_frequencies_user":     trim(fmt.Sprintf(frequencyQuery, s.logs, Users)),
 		"failure_frequencies_customer": trim(fmt.Sprintf(frequencyQuery, s.logs, Customers)),
 		"active_user_frequencies":      trim(fmt.Sprintf(activeQuery, s.logs)),
+		"failure_overlap":              trim(fmt.Sprintf(overlapQuery, s.logs)),
 		"failures_by_customer":         trim(fmt.Sprintf(customersQuery, s.logs)),
 		"failures_by_route":            trim(fmt.Sprintf(routesQuery, s.logs)),
 	}

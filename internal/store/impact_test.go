@@ -171,3 +171,26 @@ func TestFailuresByCustomerAndRoute(t *testing.T) {
 		}
 	})
 }
+
+func TestFailureOverlap(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		b := impactBatch()
+		// t2 is also seen by a log line sampled at 0.5, as its error was.
+		b.Logs = append(b.Logs, event.LogRecord{Time: t0.Add(6 * time.Minute), Service: "api", Severity: "ERROR", Body: "boom",
+			UserID: "u1", TraceID: "t2", Attributes: map[string]string{"sample_rate": "0.5"}})
+		if err := s.Write(ctx, b); err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.FailureOverlap(ctx, store.FailureScope{Services: []string{"api", "web"}, From: t0, To: t0.Add(time.Hour)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// At 0.5: t2..t5 and t7 by errors, t2 by logs too; t1 was seen
+		// unsampled and is not among them.
+		want := []store.Overlap{{Rate: 0.5, Errors: 5, Logs: 1, Both: 1}}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("got %+v, want %+v", got, want)
+		}
+	})
+}

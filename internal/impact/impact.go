@@ -1,0 +1,296 @@
+package impact
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"math"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/correlator/correlator/internal/store"
+)
+
+// Store is what the Analyzer reads; *store.Store implements it. Every
+// method aggregates inside ClickHouse and returns small tables.
+type Store interface {
+	FailureFrequencies(ctx context.Context, scope store.FailureScope, who store.Entity) ([]store.FreqRow, error)
+	ActiveUserFrequencies(ctx context.Context, scope store.FailureScope) ([]store.FreqRow, error)
+	FailuresByCustomer(ctx context.Context, scope store.FailureScope) ([]store.CustomerFailures, error)
+	FailuresByRoute(ctx context.Context, scope store.FailureScope) ([]store.RouteFailures, error)
+	FailureOverlap(ctx context.Context, scope store.FailureScope) ([]store.Overlap, error)
+}
+
+// MaxWindow bounds a question's window: impact is about an incident, and
+// a longer window is almost certainly a mistake that would scan weeks.
+const MaxWindow = 7 * 24 * time.Hour
+
+// Analyzer answers impact questions over a store.
+type Analyzer struct {
+	st  Store
+	cfg Config
+}
+
+// New returns an Analyzer; cfg must have passed Validate (zero fields take
+// their defaults).
+func New(st Store, cfg Config) *Analyzer {
+	return &Analyzer{st: st, cfg: cfg.withDefaults()}
+}
+
+// Config returns the configuration in effect, defaults filled in.
+func (a *Analyzer) Config() Config { return a.cfg }
+
+// Validate checks a question, naming the field at fault.
+func (q Query) Validate() error {
+	switch {
+	case len(q.Services) == 0:
+		return errors.New("services: none given (name at least one service, or an incident)")
+	case slices.Contains(q.Services, ""):
+		return errors.New("services: an empty service name")
+	case q.From.IsZero() || q.To.IsZero():
+		return errors.New("from, to: both are required")
+	case !q.To.After(q.From):
+		return fmt.Errorf("to: %s is not after from %s", q.To.UTC().Format(time.RFC3339), q.From.UTC().Format(time.RFC3339))
+	case q.To.Sub(q.From) > MaxWindow:
+		return fmt.Errorf("to: the window is %s, longer than the %s an impact question may span", q.To.Sub(q.From), MaxWindow)
+	}
+	return nil
+}
+
+// Impact estimates who was hurt in the question's window and scope.
+func (a *Analyzer) Impact(ctx context.Context, q Query) (Report, error) {
+	if err := q.Validate(); err != nil {
+		return Report{}, err
+	}
+	q.From, q.To = q.From.UTC(), q.To.UTC()
+	onset := q.Onset.UTC()
+	if q.Onset.IsZero() || onset.Before(q.From) || !onset.Before(q.To) {
+		onset = q.From
+	}
+	scope := store.FailureScope{Services: q.Services, From: q.From, To: q.To, LatencyMS: float64(a.cfg.LatencyThreshold) / float64(time.Millisecond)}
+	rep := Report{Window: Window{From: q.From, To: q.To, Onset: onset, Services: q.Services, Incident: q.Incident}}
+	for _, b := range a.cfg.baselines(q.From, q.To) {
+		rep.Window.Baselines = append(rep.Window.Baselines, b)
+	}
+
+	// Every query is independent; run them together.
+	var (
+		users, customers, active []store.FreqRow
+		overlap                  []store.Overlap
+		byCustomer               []store.CustomerFailures
+		byRoute                  []store.RouteFailures
+		base                     = make([]baselineTables, len(rep.Window.Baselines))
+	)
+	var g group
+	g.Go(func() (err error) { users, err = a.st.FailureFrequencies(ctx, scope, store.Users); return })
+	g.Go(func() (err error) { customers, err = a.st.FailureFrequencies(ctx, scope, store.Customers); return })
+	g.Go(func() (err error) { active, err = a.st.ActiveUserFrequencies(ctx, scope); return })
+	g.Go(func() (err error) { overlap, err = a.st.FailureOverlap(ctx, scope); return })
+	g.Go(func() (err error) { byCustomer, err = a.st.FailuresByCustomer(ctx, scope); return })
+	g.Go(func() (err error) { byRoute, err = a.st.FailuresByRoute(ctx, scope); return })
+	for i, w := range rep.Window.Baselines {
+		bs := scope
+		bs.From, bs.To = w.From, w.To
+		g.Go(func() (err error) { base[i].users, err = a.st.FailureFrequencies(ctx, bs, store.Users); return })
+		g.Go(func() (err error) { base[i].customers, err = a.st.FailureFrequencies(ctx, bs, store.Customers); return })
+		g.Go(func() (err error) { base[i].active, err = a.st.ActiveUserFrequencies(ctx, bs); return })
+		g.Go(func() (err error) { base[i].overlap, err = a.st.FailureOverlap(ctx, bs); return })
+	}
+	if err := g.Wait(); err != nil {
+		return Report{}, fmt.Errorf("impact: %w", err)
+	}
+
+	est := Estimator{Level: a.cfg.Level, Replicates: a.cfg.Replicates, Seed: seed(q)}
+	eff := effectiveRates(overlap)
+	perService := tablesByService(users, eff)
+	rep.AffectedUsers.Count = est.Estimate(perService[""])
+	rep.AffectedCustomers.Count = est.Estimate(tablesByService(customers, eff)[""])
+	rep.ActiveUsers = est.Estimate(tablesByService(active, nil)[""])
+	// Failing users are active users: the estimate of the active cannot
+	// be below the failing ones seen.
+	rep.ActiveUsers.Estimate = max(rep.ActiveUsers.Estimate, float64(rep.AffectedUsers.Observed))
+
+	// The baseline: what the same scope loses in comparable windows. A
+	// window without any activity (before the data began) says nothing
+	// and is left out.
+	var bu, bc []float64
+	point := Estimator{Replicates: 1}
+	for _, b := range base {
+		if len(b.active) == 0 {
+			continue
+		}
+		beff := effectiveRates(b.overlap)
+		bu = append(bu, point.fit(tablesByService(b.users, beff)[""]))
+		bc = append(bc, point.fit(tablesByService(b.customers, beff)[""]))
+	}
+	z := normalQuantile(0.5 + est.level()/2)
+	rep.AffectedUsers.setExcess(bu, z)
+	rep.AffectedCustomers.setExcess(bc, z)
+	if rep.ActiveUsers.Estimate > 0 {
+		rep.Share = rep.AffectedUsers.Excess / rep.ActiveUsers.Estimate
+	}
+	rep.Severity = a.cfg.severity(rep.Share, rep.AffectedUsers.Excess, q.To.Sub(q.From))
+
+	// Breakdowns. Counts per customer and route are exact among what was
+	// kept; their estimates scale by the ratio of the scope they belong to.
+	ratio := func(c Count) float64 {
+		if c.Observed == 0 {
+			return 1
+		}
+		return c.Estimate / float64(c.Observed)
+	}
+	userRatio := ratio(rep.AffectedUsers.Count)
+	rep.Customers = make([]Customer, 0, len(byCustomer))
+	for _, c := range byCustomer {
+		rep.Customers = append(rep.Customers, Customer{
+			Customer: c.Customer, Users: c.Users, UsersEstimate: float64(c.Users) * userRatio, Failures: c.Failures,
+			FirstFailure: c.FirstFailure, LastFailure: c.LastFailure, TopError: c.TopError, Services: c.Services,
+		})
+	}
+	svcEst := Estimator{Level: a.cfg.Level, Replicates: 40, Seed: est.Seed}
+	rep.ByService = []ServiceImpact{}
+	for _, r := range byRoute {
+		rep.Failures += r.Failures
+		rep.AnonymousFailures += r.AnonymousFailures
+		i := slices.IndexFunc(rep.ByService, func(s ServiceImpact) bool { return s.Service == r.Service })
+		if i < 0 {
+			rep.ByService = append(rep.ByService, ServiceImpact{Service: r.Service, Users: svcEst.Estimate(perService[r.Service])})
+			i = len(rep.ByService) - 1
+		}
+		s := &rep.ByService[i]
+		s.Failures += r.Failures
+		s.Routes = append(s.Routes, RouteImpact{
+			Route: r.Route, Users: r.Users, UsersEstimate: float64(r.Users) * ratio(s.Users), Failures: r.Failures, TopError: r.TopError,
+		})
+	}
+	slices.SortStableFunc(rep.ByService, func(a, b ServiceImpact) int {
+		if c := cmpFloat(b.Users.Estimate, a.Users.Estimate); c != 0 {
+			return c
+		}
+		return cmpFloat(b.Failures, a.Failures)
+	})
+	return rep, nil
+}
+
+func cmpFloat(a, b float64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// baselineTables are the frequency tables of one baseline window.
+type baselineTables struct {
+	users, customers, active []store.FreqRow
+	overlap                  []store.Overlap
+}
+
+// effectiveRates maps a sampling rate to the probability that a failure
+// filed under it was seen at all: the rate itself, unless error events
+// and logs both sample the same failures at that rate, independently.
+// Then a failure escapes only if both missed it, and the share of one
+// source's failures that the other also kept measures how surely each
+// keeps one (its rate times how many failures it reports at all).
+func effectiveRates(overlap []store.Overlap) map[float64]float64 {
+	eff := map[float64]float64{}
+	for _, o := range overlap {
+		if o.Errors == 0 || o.Logs == 0 || o.Both == 0 {
+			continue
+		}
+		pe := float64(o.Both) / float64(o.Logs)
+		pl := float64(o.Both) / float64(o.Errors)
+		eff[o.Rate] = min(max(1-(1-pe)*(1-pl), o.Rate), 1)
+	}
+	return eff
+}
+
+// setExcess sets the baseline (the mean estimate of the baseline windows)
+// and the excess over it. The excess interval adds, in quadrature to the
+// estimate's, the baseline's own noise: the count of users who fail anyway
+// varies like a Poisson count around its mean, and the windows disagree
+// by their spread.
+func (a *Affected) setExcess(windows []float64, z float64) {
+	if len(windows) == 0 {
+		a.Excess, a.ExcessLow, a.ExcessHigh = a.Estimate, a.Low, a.High
+		return
+	}
+	var sum float64
+	for _, w := range windows {
+		sum += w
+	}
+	a.Baseline = sum / float64(len(windows))
+	variance := a.Baseline
+	if len(windows) > 1 {
+		var ss float64
+		for _, w := range windows {
+			ss += (w - a.Baseline) * (w - a.Baseline)
+		}
+		variance += ss / float64(len(windows)-1)
+	}
+	sd := math.Sqrt(variance)
+	a.Excess = max(0, a.Estimate-a.Baseline)
+	a.ExcessLow = max(0, a.Estimate-a.Baseline-math.Hypot(a.Estimate-a.Low, z*sd))
+	a.ExcessHigh = max(0, a.Estimate-a.Baseline+math.Hypot(a.High-a.Estimate, z*sd))
+}
+
+// tablesByService turns store rows into the estimator's frequency tables,
+// per service ("" for the scope) and rate, each rate replaced by its
+// effective rate when eff has one.
+func tablesByService(rows []store.FreqRow, eff map[float64]float64) map[string][]Frequencies {
+	out := map[string][]Frequencies{}
+	for _, r := range rows {
+		if e, ok := eff[r.Rate]; ok {
+			r.Rate = e
+		}
+		ts := out[r.Service]
+		i := slices.IndexFunc(ts, func(f Frequencies) bool { return f.Rate == r.Rate })
+		if i < 0 {
+			ts = append(ts, Frequencies{Rate: r.Rate})
+			i = len(ts) - 1
+		}
+		if r.Seen >= 1 {
+			ts[i].Seen[min(r.Seen, MaxSeen)] += r.Entities
+		}
+		out[r.Service] = ts
+	}
+	return out
+}
+
+// seed derives the bootstrap's seed from the question, so that asking
+// twice gives the same interval.
+func seed(q Query) uint64 {
+	h := fnv.New64a()
+	for _, s := range q.Services {
+		h.Write([]byte(s))
+		h.Write([]byte{0})
+	}
+	fmt.Fprint(h, q.From.UnixMilli(), q.To.UnixMilli())
+	return h.Sum64()
+}
+
+// group runs functions concurrently and joins their errors.
+type group struct {
+	wg   sync.WaitGroup
+	mu   sync.Mutex
+	errs []error
+}
+
+func (g *group) Go(f func() error) {
+	g.wg.Go(func() {
+		if err := f(); err != nil {
+			g.mu.Lock()
+			g.errs = append(g.errs, err)
+			g.mu.Unlock()
+		}
+	})
+}
+
+func (g *group) Wait() error {
+	g.wg.Wait()
+	return errors.Join(g.errs...)
+}
