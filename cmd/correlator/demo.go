@@ -13,6 +13,7 @@ import (
 
 	"github.com/correlator/correlator/internal/collectors/fileimport"
 	"github.com/correlator/correlator/internal/correlate"
+	"github.com/correlator/correlator/internal/impact"
 	"github.com/correlator/correlator/internal/scenario"
 )
 
@@ -98,13 +99,22 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	q := correlate.Query{Service: sc.Service, At: sc.Detected, Lookback: 2 * time.Hour}
 	start = time.Now()
 	ans, err := correlate.New(st, correlate.Options{}).WhatChanged(ctx, q)
+	if err != nil {
+		st.Close()
+		return err
+	}
+	progress("answered in %d ms", time.Since(start).Milliseconds())
+	// Who was hurt, from the onset to the alert.
+	iq := impact.Query{Services: []string{sc.Service}, From: sc.Onset, To: sc.Detected}
+	start = time.Now()
+	rep, err := impact.New(st, cfg.Impact).Impact(ctx, iq)
 	st.Close()
 	if err != nil {
 		return err
 	}
-	progress("answered in %d ms", time.Since(start).Milliseconds())
+	progress("impact estimated in %d ms", time.Since(start).Milliseconds())
 	if *asJSON {
-		if err := writeJSON(stdout, map[string]any{"expected_cause": sc.ExpectedCause, "whatchanged": ans}); err != nil {
+		if err := writeJSON(stdout, map[string]any{"expected_cause": sc.ExpectedCause, "whatchanged": ans, "impact": rep}); err != nil {
 			return err
 		}
 	} else {
@@ -122,6 +132,11 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 				}
 			}
 		}
+		fmt.Fprintf(stdout, "\nWho was hurt? Asking: correlator impact --service %s --from %s --to %s --data-dir %s\n\n",
+			sc.Service, sc.Onset.Format(time.RFC3339), sc.Detected.Format(time.RFC3339), cfg.DataDir)
+		printImpact(stdout, rep)
+		fmt.Fprintf(stdout, "\nThe support team's export: correlator impact --service %s --from %s --to %s --customers --format csv --data-dir %s\n",
+			sc.Service, sc.Onset.Format(time.RFC3339), sc.Detected.Format(time.RFC3339), cfg.DataDir)
 	}
 	if !*serveFlag {
 		return nil

@@ -29,8 +29,9 @@ const usage = `correlator: what changed? Ranks the changes behind an incident.
 Usage: correlator COMMAND [flags]
 
 Commands:
-  serve        run the HTTP API (ingest, what changed?, /metrics)
+  serve        run the HTTP API (ingest, what changed?, impact, /metrics)
   whatchanged  rank the changes that may explain a service's symptoms
+  impact       estimate the users and customers an incident hurt (--customers --format csv exports them)
   import       load NDJSON files (changes, errors, logs, metrics, services)
   mark         record a deploy, flag or config change on a running server (for CI)
   demo         generate a synthetic production with one incident and answer it
@@ -63,6 +64,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cmdServe(ctx, rest, stdout, stderr)
 	case "whatchanged", "what-changed":
 		err = cmdWhatChanged(ctx, rest, stdout, stderr)
+	case "impact":
+		err = cmdImpact(ctx, rest, stdout, stderr)
 	case "import":
 		err = cmdImport(ctx, rest, stdout, stderr)
 	case "mark":

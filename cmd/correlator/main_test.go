@@ -9,6 +9,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/csv"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -612,6 +613,96 @@ func TestImportAndWhatChanged(t *testing.T) {
 		}
 		checkRanksFirst(t, a, sc.ExpectedCause)
 	})
+	t.Run("impact", func(t *testing.T) {
+		window := []string{"--data-dir", dataDir, "--service", sc.Service, "--from", sc.Onset.Format(time.RFC3339), "--to", sc.Detected.Format(time.RFC3339)}
+		r := runCLI(t, append([]string{"impact", "--json"}, window...)...)
+		if r.code != 0 {
+			t.Fatalf("impact exited %d:\n%s", r.code, r.stderr)
+		}
+		var raw map[string]json.RawMessage
+		if err := json.Unmarshal([]byte(r.stdout), &raw); err != nil {
+			t.Fatalf("output is not JSON: %v\n%s", err, r.stdout)
+		}
+		for _, k := range []string{"window", "affected_users", "affected_customers", "active_users", "share", "severity", "customers", "by_service"} {
+			if _, ok := raw[k]; !ok {
+				t.Errorf("output lacks %q", k)
+			}
+		}
+		var rep struct {
+			Users struct {
+				Observed int     `json:"observed"`
+				Estimate float64 `json:"estimate"`
+			} `json:"affected_users"`
+			Customers []struct {
+				Customer string `json:"customer"`
+				Users    int    `json:"users"`
+			} `json:"customers"`
+		}
+		if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil {
+			t.Fatal(err)
+		}
+		if rep.Users.Observed == 0 || rep.Users.Estimate < float64(rep.Users.Observed) || len(rep.Customers) == 0 {
+			t.Fatalf("the incident hurt nobody? %s", r.stdout)
+		}
+
+		// The support team's export: the same customers, as CSV.
+		r = runCLI(t, append([]string{"impact", "--customers", "--format", "csv"}, window...)...)
+		if r.code != 0 {
+			t.Fatalf("impact --customers --format csv exited %d:\n%s", r.code, r.stderr)
+		}
+		records, err := csv.NewReader(strings.NewReader(r.stdout)).ReadAll()
+		if err != nil {
+			t.Fatalf("not CSV: %v\n%s", err, r.stdout)
+		}
+		if got := strings.Join(records[0], ","); got != "customer,users_affected,users_estimated,failures,first_failure_utc,last_failure_utc,top_error,services" {
+			t.Errorf("header %s", got)
+		}
+		if len(records)-1 != len(rep.Customers) {
+			t.Fatalf("%d CSV rows, %d customers in the JSON", len(records)-1, len(rep.Customers))
+		}
+		for i, c := range rep.Customers {
+			row := records[i+1]
+			if row[0] != c.Customer || row[1] != fmt.Sprint(c.Users) {
+				t.Errorf("row %d = %v, want %s with %d users", i+1, row, c.Customer, c.Users)
+			}
+			if _, err := time.Parse(time.RFC3339, row[4]); err != nil {
+				t.Errorf("row %d first failure: %v", i+1, err)
+			}
+		}
+
+		// And the table for people.
+		r = runCLI(t, append([]string{"impact"}, window...)...)
+		if r.code != 0 || !strings.Contains(r.stdout, "Impact on "+sc.Service) || !strings.Contains(r.stdout, "90% INTERVAL") {
+			t.Errorf("impact table exited %d:\n%s%s", r.code, r.stdout, r.stderr)
+		}
+	})
+}
+
+func TestImpactFlagErrors(t *testing.T) {
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"impact"}, `flag --service: required (or give incident)`},
+		{[]string{"impact", "--service", "api"}, "flag --from: required"},
+		{[]string{"impact", "--service", "api", "--from", "soon"}, `flag --from: cannot parse "soon"`},
+		{[]string{"impact", "--service", "api", "--from", "-1h", "--format", "csv"}, "flag --format: csv is the customer export; add --customers"},
+		{[]string{"impact", "--service", "api", "--from", "-1h", "--format", "xml"}, `flag --format: unknown format "xml"`},
+		{[]string{"impact", "--incident", "inc-404"}, `flag --incident: unknown incident "inc-404"`},
+	} {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			r := runCLI(t, append(tt.args, "--data-dir", t.TempDir())...)
+			if r.code == 0 {
+				t.Errorf("exited 0")
+			}
+			if !strings.Contains(r.stderr, tt.want) {
+				t.Errorf("stderr does not contain %q:\n%s", tt.want, r.stderr)
+			}
+			if r.stdout != "" {
+				t.Errorf("stdout not empty:\n%s", r.stdout)
+			}
+		})
+	}
 }
 
 func TestWhatChangedFlagErrors(t *testing.T) {
@@ -653,9 +744,17 @@ func TestDemo(t *testing.T) {
 			var out struct {
 				ExpectedCause *string `json:"expected_cause"`
 				WhatChanged   *answer `json:"whatchanged"`
+				Impact        *struct {
+					Users struct {
+						Observed int `json:"observed"`
+					} `json:"affected_users"`
+				} `json:"impact"`
 			}
-			if err := json.Unmarshal([]byte(r.stdout), &out); err != nil || out.ExpectedCause == nil || out.WhatChanged == nil {
-				t.Fatalf("output is not {expected_cause, whatchanged} (%v):\n%.2000s", err, r.stdout)
+			if err := json.Unmarshal([]byte(r.stdout), &out); err != nil || out.ExpectedCause == nil || out.WhatChanged == nil || out.Impact == nil {
+				t.Fatalf("output is not {expected_cause, whatchanged, impact} (%v):\n%.2000s", err, r.stdout)
+			}
+			if out.Impact.Users.Observed == 0 {
+				t.Errorf("the demo incident hurt no user")
 			}
 			checkRanksFirst(t, *out.WhatChanged, *out.ExpectedCause)
 		})

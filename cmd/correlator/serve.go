@@ -19,6 +19,7 @@ import (
 	"github.com/correlator/correlator/internal/collectors/changes"
 	"github.com/correlator/correlator/internal/config"
 	"github.com/correlator/correlator/internal/correlate"
+	"github.com/correlator/correlator/internal/impact"
 	"github.com/correlator/correlator/internal/incident"
 	"github.com/correlator/correlator/internal/spool"
 	"github.com/correlator/correlator/internal/store"
@@ -85,6 +86,7 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready chan<
 	}
 	srv := api.New(api.Options{
 		Writer: merging, Store: st, Engine: correlate.New(st, correlate.Options{}),
+		Impact: impact.New(st, cfg.Impact), Incidents: st,
 		Auth: cfg, AuthRequired: !loopbackOnly, MaxBodyBytes: cfg.Ingest.MaxBodyBytes,
 		Logger: log, Registry: reg, Routes: cs.routes,
 	})

@@ -22,6 +22,7 @@ import (
 	"github.com/correlator/correlator/internal/config"
 	"github.com/correlator/correlator/internal/correlate"
 	"github.com/correlator/correlator/internal/event"
+	"github.com/correlator/correlator/internal/impact"
 )
 
 // Writer queues decoded records for the store; *store.BatchWriter
@@ -48,6 +49,10 @@ type Options struct {
 	Writer Writer
 	Store  Pinger
 	Engine *correlate.Engine
+	// Impact answers GET /api/v1/impact; Incidents resolves its
+	// incident=ID form.
+	Impact    *impact.Analyzer
+	Incidents impact.IncidentReader
 	Auth   Authenticator
 	// AuthRequired is false only when no token is configured, in which
 	// case the server must listen on loopback alone.
@@ -99,6 +104,7 @@ func New(opt Options) *Server {
 	s.mux.Handle("GET /metrics", promhttp.HandlerFor(opt.Registry, promhttp.HandlerOpts{Registry: opt.Registry}))
 	s.mux.Handle("POST /api/v1/ingest/{kind}", s.auth(config.ScopeIngest, s.wrap("ingest", s.ingest)))
 	s.mux.Handle("GET /api/v1/whatchanged", s.auth(config.ScopeRead, s.wrap("whatchanged", s.whatChanged)))
+	s.mux.Handle("GET /api/v1/impact", s.auth(config.ScopeRead, s.wrap("impact", s.impact)))
 	for _, r := range opt.Routes {
 		h := r.Handler
 		if r.Scope != "" {

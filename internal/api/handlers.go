@@ -8,11 +8,14 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/correlator/correlator/internal/correlate"
 	"github.com/correlator/correlator/internal/event"
+	"github.com/correlator/correlator/internal/impact"
 	"github.com/correlator/correlator/internal/ingest"
 )
 
@@ -180,4 +183,80 @@ func (s *Server) whatChanged(r *http.Request) (any, []string, error) {
 		return nil, nil, err
 	}
 	return ans, nil, nil
+}
+
+// impact answers GET /api/v1/impact?service=S[&service=S2|,S2]&from=T&to=T[&onset=T]
+// or ?incident=ID: who was hurt in the window.
+func (s *Server) impact(r *http.Request) (any, []string, error) {
+	if s.opt.Impact == nil {
+		return nil, nil, &apiError{errUnavailable, errors.New("no impact analyzer configured")}
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
+	defer cancel()
+	q, err := ImpactQuery(ctx, r.URL.Query(), s.opt.Incidents, s.opt.Now())
+	if err != nil {
+		return nil, nil, err
+	}
+	rep, err := s.opt.Impact.Impact(ctx, q)
+	if err != nil {
+		return nil, nil, err
+	}
+	return rep, nil, nil
+}
+
+// ImpactQuery reads an impact question from URL parameters: service
+// (repeated or comma-separated), from, to and onset (RFC 3339, Unix ms,
+// now or -30m), or incident. A bad parameter names itself.
+func ImpactQuery(ctx context.Context, v url.Values, incidents impact.IncidentReader, now time.Time) (impact.Query, error) {
+	if id := v.Get("incident"); id != "" {
+		for _, p := range []string{"service", "from", "to", "onset"} {
+			if v.Has(p) {
+				return impact.Query{}, badParam(p, errors.New("not allowed with incident (the incident sets the window and services)"))
+			}
+		}
+		if incidents == nil {
+			return impact.Query{}, &apiError{errUnavailable, errors.New("no incident store configured")}
+		}
+		q, err := impact.IncidentQuery(ctx, incidents, id, now)
+		if errors.Is(err, impact.ErrUnknownIncident) {
+			return impact.Query{}, badParam("incident", err)
+		}
+		return q, err
+	}
+	var q impact.Query
+	for _, s := range v["service"] {
+		for _, one := range strings.Split(s, ",") {
+			if one = strings.TrimSpace(one); one != "" && !slices.Contains(q.Services, one) {
+				q.Services = append(q.Services, one)
+			}
+		}
+	}
+	if len(q.Services) == 0 {
+		return impact.Query{}, badParam("service", errors.New("required (or give incident)"))
+	}
+	for _, p := range []struct {
+		name     string
+		dst      *time.Time
+		required bool
+	}{{"from", &q.From, true}, {"to", &q.To, false}, {"onset", &q.Onset, false}} {
+		s := v.Get(p.name)
+		if s == "" {
+			if p.required {
+				return impact.Query{}, badParam(p.name, errors.New("required"))
+			}
+			continue
+		}
+		t, err := correlate.ParseTime(s, now)
+		if err != nil {
+			return impact.Query{}, badParam(p.name, err)
+		}
+		*p.dst = t
+	}
+	if q.To.IsZero() {
+		q.To = now.UTC()
+	}
+	if err := q.Validate(); err != nil {
+		return impact.Query{}, &apiError{errBadData, err}
+	}
+	return q, nil
 }

@@ -19,6 +19,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"github.com/correlator/correlator/internal/impact"
 	"io"
 	"log/slog"
 	"net/url"
@@ -74,6 +75,9 @@ type Config struct {
 	// JSONLines configures tailing JSON-lines log files; set paths to
 	// enable it. state_dir defaults to <data_dir>/jsonlines-state.
 	JSONLines jsonlines.Config `yaml:"jsonlines" json:"jsonlines"`
+	// Impact configures impact estimates: what counts as a failure beyond
+	// errors, the baseline windows, the severity scale and the intervals.
+	Impact impact.Config `yaml:"impact" json:"impact"`
 }
 
 // ClickHouse configures a ClickHouse server. With an empty DSN correlator
@@ -228,7 +232,8 @@ func Default() Config {
 			FlushInterval: DefaultFlushInterval,
 			SpoolMaxBytes: DefaultSpoolMaxBytes,
 		},
-		Log: Log{Level: DefaultLogLevel},
+		Log:    Log{Level: DefaultLogLevel},
+		Impact: impact.DefaultConfig(),
 	}
 }
 

@@ -79,6 +79,8 @@ func TestBadFiles(t *testing.T) {
 		"syntax.bad.yml":                  "syntax.bad.yml: line 2: mapping values are not allowed in this context",
 		"two_documents.bad.yml":           "two_documents.bad.yml: more than one YAML document",
 		"many_problems.bad.yml":           `log.level: unknown level "loud"`,
+		"bad_impact_severity.bad.yml":     "impact.severity[0].min_share: 1.5 is outside [0, 1]\nimpact.severity[1].name: \"P1\" appears twice",
+		"bad_impact_latency.bad.yml":      "bad_impact_latency.bad.yml: line 2: cannot unmarshal !!str `soon` into time.Duration",
 	}
 
 	// Every bad file must be listed, so none goes untested.

@@ -40,7 +40,8 @@ func TestApplyEnvOverridesYAML(t *testing.T) {
 		// Settings without a variable keep the file's values.
 		Ingest: Ingest{MaxBodyBytes: 1024, BatchRows: 1000, FlushInterval: c.Ingest.FlushInterval,
 			SpoolDir: "/var/spool/correlator", SpoolMaxBytes: 2 << 30},
-		Log: Log{Level: "warn", Format: "text"},
+		Log:    Log{Level: "warn", Format: "text"},
+		Impact: c.Impact,
 	}
 	got := c
 	got.Auth = Auth{}

@@ -49,6 +49,10 @@ func (c *Config) Validate() error {
 		}
 	}
 
+	if err := c.Impact.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+
 	embedded := c.ClickHouse.DSN == ""
 	if embedded && c.DataDir == "" {
 		add("data_dir", "empty (needed by the embedded engine when clickhouse.dsn is unset)")

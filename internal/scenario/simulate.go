@@ -21,6 +21,10 @@ const (
 	anonymousShare    = 0.15       // requests without a signed-in user
 )
 
+// infoLogRate is infoLogPerRequest as the request summaries record it, so
+// that impact estimates can correct for it.
+var infoLogRate = strconv.FormatFloat(infoLogPerRequest, 'g', 6, 64)
+
 // diurnal is the traffic of an hour relative to a weekday afternoon peak:
 // lowest around 03:00 UTC, highest around 15:00, with a lunchtime shoulder,
 // and a third lower at weekends.
@@ -502,7 +506,8 @@ func (sim *simulator) infoLogs(s *service, t time.Time, req int, load, p95 float
 		}
 		d := p95 / 2.3 * math.Exp(0.45*r.NormFloat64())
 		sim.log(s, ts, "INFO", requestBody[s.spec.lang], user, customer, hexID(r, 32), pod,
-			"http.method", method, "http.route", route, "http.status_code", status, "duration_ms", strconv.Itoa(int(d)+1))
+			"http.method", method, "http.route", route, "http.status_code", status, "duration_ms", strconv.Itoa(int(d)+1),
+			"sample_rate", infoLogRate)
 	}
 	for range poisson(r, float64(req)*slowLogPerRequest*slow) {
 		ts := t.Add(between(r, 0, time.Minute))
