@@ -18,6 +18,7 @@ import (
 
 	"github.com/correlator/correlator/internal/correlate"
 	"github.com/correlator/correlator/internal/event"
+	"github.com/correlator/correlator/internal/impact"
 	"github.com/correlator/correlator/internal/scenario"
 	"github.com/correlator/correlator/internal/store"
 	"github.com/correlator/correlator/internal/store/storetest"
@@ -60,7 +61,9 @@ var (
 // 2-hour window of a store at production scale and reports its p50 and p95
 // latency beside the ceiling measured in the same run: the p50 of the
 // heaviest single query the answer runs, timed alone on the raw engine
-// after each answer.
+// after each answer. On the same store it then estimates the incident's
+// impact over one hour, on the incident's service and on every service,
+// timed the same way.
 //
 // The store is built by the generator: a week of 12 services at ten times
 // the default traffic, written with store.Write, then grown to the target
@@ -101,6 +104,7 @@ func BenchmarkWhatChangedBigStore(b *testing.B) {
 	sc, built := buildBigStore(ctx, b, s, scale)
 
 	m := measureBigStore(ctx, b, s, sc)
+	im1, imAll := measureImpactBigStore(ctx, b, s, sc)
 	summary := []string{
 		fmt.Sprintf("store: %d errors, %d log lines, %d metric points, %d changes; built in %v; %.2f GB on disk in %d active parts",
 			built.rows["errors"], built.rows["otel_logs"], built.rows["metric_points"], built.rows["changes"],
@@ -109,6 +113,10 @@ func BenchmarkWhatChangedBigStore(b *testing.B) {
 			sc.Service, m.candidates, m.queries, bigMS(m.p50), bigMS(m.p95), m.runs),
 		fmt.Sprintf("heaviest query: p50 %.1f ms alone, %.1f ms inside the answer: %s",
 			bigMS(m.heavyAlone), bigMS(m.heavyInside), m.heavy.label()),
+		fmt.Sprintf("impact of %s over 1h (%d queries): p50 %.1f ms, p95 %.1f ms; heaviest query p50 %.1f ms alone, %.1f ms inside: %s",
+			sc.Service, im1.queries, bigMS(im1.p50), bigMS(im1.p95), bigMS(im1.heavyAlone), bigMS(im1.heavyInside), im1.heavy.statement()),
+		fmt.Sprintf("impact of all %d services over 1h (%d queries): p50 %.1f ms, p95 %.1f ms; heaviest query p50 %.1f ms alone, %.1f ms inside: %s",
+			len(sc.Batch.Services), imAll.queries, bigMS(imAll.p50), bigMS(imAll.p95), bigMS(imAll.heavyAlone), bigMS(imAll.heavyInside), imAll.heavy.statement()),
 	}
 	for _, l := range summary {
 		bigLogf("%s", l)
@@ -118,6 +126,9 @@ func BenchmarkWhatChangedBigStore(b *testing.B) {
 	b.ReportMetric(bigMS(m.p95), "p95_ms")
 	b.ReportMetric(bigMS(m.heavyAlone), "heaviest_query_ms")
 	b.ReportMetric(float64(m.p50)/float64(m.heavyAlone), "ratio")
+	b.ReportMetric(bigMS(im1.p95), "impact_p95_ms")
+	b.ReportMetric(bigMS(im1.heavyAlone), "impact_heaviest_query_ms")
+	b.ReportMetric(bigMS(imAll.p95), "impact_all_p95_ms")
 }
 
 // bigMeasured is what measureBigStore measured.
@@ -157,12 +168,21 @@ func measureBigStore(ctx context.Context, b *testing.B, s *store.Store, sc *scen
 		len(ans.Candidates), ans.Scope, ans.Verdict, ans.Candidates[0].Score)
 	parts := bigLogParts(ctx, b, s, "at measurement")
 
-	// Two more warm-ups besides the checked answer, recorded: the heaviest
-	// query is the slowest call of the two together. The measured loop
-	// times it alone after each answer, so that both see the same load.
+	t := bigTime(ctx, b, s, rec, func() error { _, err := eng.WhatChanged(ctx, q); return err })
+	t.candidates, t.parts = len(ans.Candidates), parts
+	return t
+}
+
+// bigTime times ask, an answer that runs its queries through rec: two
+// recorded warm-ups (besides the caller's checked one) pick the heaviest
+// query, the slowest call of the two together; then max(b.N, 30) timed
+// answers, each followed by the heaviest query alone, so that both see the
+// same load. It logs where the time goes.
+func bigTime(ctx context.Context, b *testing.B, s *store.Store, rec *bigRecorder, ask func() error) bigMeasured {
+	b.Helper()
 	rec.start()
 	for range 2 {
-		if _, err := eng.WhatChanged(ctx, q); err != nil {
+		if err := ask(); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -188,7 +208,7 @@ func measureBigStore(ctx context.Context, b *testing.B, s *store.Store, sc *scen
 	for range runs {
 		rec.start()
 		start := time.Now()
-		if _, err := eng.WhatChanged(ctx, q); err != nil {
+		if err := ask(); err != nil {
 			b.Fatal(err)
 		}
 		lat = append(lat, time.Since(start))
@@ -228,11 +248,47 @@ func measureBigStore(ctx context.Context, b *testing.B, s *store.Store, sc *scen
 		inside = bigPercentile(st.took, 0.5)
 	}
 	return bigMeasured{
-		candidates: len(ans.Candidates), queries: len(order), runs: runs,
+		queries: len(order), runs: runs,
 		p50: bigPercentile(lat, 0.5), p95: bigPercentile(lat, 0.95),
 		heavy: heavy, heavyAlone: bigPercentile(alone, 0.5), heavyInside: inside,
-		parts: parts,
 	}
+}
+
+// measureImpactBigStore estimates the impact of sc's incident over the
+// hour before the alert, first on its service, then on every service (the
+// widest scope a question can have), checking that someone was hurt.
+func measureImpactBigStore(ctx context.Context, b *testing.B, s *store.Store, sc *scenario.Scenario) (one, all bigMeasured) {
+	b.Helper()
+	rec := &bigRecorder{Engine: s.Engine()}
+	rs, err := store.New(rec, store.Options{Database: s.Database()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	an := impact.New(rs, impact.DefaultConfig())
+	var services []string
+	for _, svc := range sc.Batch.Services {
+		services = append(services, svc.Service)
+	}
+	for i, scope := range [][]string{{sc.Service}, services} {
+		q := impact.Query{Services: scope, From: sc.Detected.Add(-time.Hour), To: sc.Detected, Onset: sc.Onset}
+		rep, err := an.Impact(ctx, q)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if rep.AffectedUsers.Observed == 0 || len(rep.Customers) == 0 {
+			b.Fatalf("impact on %v: nobody hurt: %+v", scope, rep.AffectedUsers)
+		}
+		bigLogf("impact on %d service(s) over 1h: %d users seen, %.0f estimated [%.0f, %.0f], %d customers, failures %.0f",
+			len(scope), rep.AffectedUsers.Observed, rep.AffectedUsers.Estimate, rep.AffectedUsers.Low, rep.AffectedUsers.High,
+			len(rep.Customers), rep.Failures)
+		m := bigTime(ctx, b, s, rec, func() error { _, err := an.Impact(ctx, q); return err })
+		if i == 0 {
+			one = m
+		} else {
+			all = m
+		}
+	}
+	return one, all
 }
 
 // bigLogQueries logs where an answer's time in the store goes: each

@@ -16,11 +16,11 @@ import (
 // Store is what the Analyzer reads; *store.Store implements it. Every
 // method aggregates inside ClickHouse and returns small tables.
 type Store interface {
-	FailureFrequencies(ctx context.Context, scope store.FailureScope, who store.Entity) ([]store.FreqRow, error)
+	FailureFrequencies(ctx context.Context, scope store.FailureScope) ([]store.FreqRow, error)
 	ActiveUserFrequencies(ctx context.Context, scope store.FailureScope) ([]store.FreqRow, error)
+	FailureOverlap(ctx context.Context, scope store.FailureScope) ([]store.Overlap, error)
 	FailuresByCustomer(ctx context.Context, scope store.FailureScope) ([]store.CustomerFailures, error)
 	FailuresByRoute(ctx context.Context, scope store.FailureScope) ([]store.RouteFailures, error)
-	FailureOverlap(ctx context.Context, scope store.FailureScope) ([]store.Overlap, error)
 }
 
 // MaxWindow bounds a question's window: impact is about an incident, and
@@ -69,45 +69,39 @@ func (a *Analyzer) Impact(ctx context.Context, q Query) (Report, error) {
 	if q.Onset.IsZero() || onset.Before(q.From) || !onset.Before(q.To) {
 		onset = q.From
 	}
-	scope := store.FailureScope{Services: q.Services, From: q.From, To: q.To, LatencyMS: float64(a.cfg.LatencyThreshold) / float64(time.Millisecond)}
 	rep := Report{Window: Window{From: q.From, To: q.To, Onset: onset, Services: q.Services, Incident: q.Incident}}
-	for _, b := range a.cfg.baselines(q.From, q.To) {
-		rep.Window.Baselines = append(rep.Window.Baselines, b)
+	rep.Window.Baselines = a.cfg.baselines(q.From, q.To)
+	// Window 0 is the question's, the others its baselines: each query
+	// reads them all in one scan.
+	scope := store.FailureScope{Services: q.Services, Windows: []store.Window{{From: q.From, To: q.To}},
+		LatencyMS: float64(a.cfg.LatencyThreshold) / float64(time.Millisecond)}
+	for _, b := range rep.Window.Baselines {
+		scope.Windows = append(scope.Windows, store.Window{From: b.From, To: b.To})
 	}
-
-	// Every query is independent; run them together.
 	var (
-		users, customers, active []store.FreqRow
-		overlap                  []store.Overlap
-		byCustomer               []store.CustomerFailures
-		byRoute                  []store.RouteFailures
-		base                     = make([]baselineTables, len(rep.Window.Baselines))
+		freq, active []store.FreqRow
+		overlap      []store.Overlap
+		byCustomer   []store.CustomerFailures
+		byRoute      []store.RouteFailures
 	)
 	var g group
-	g.Go(func() (err error) { users, err = a.st.FailureFrequencies(ctx, scope, store.Users); return })
-	g.Go(func() (err error) { customers, err = a.st.FailureFrequencies(ctx, scope, store.Customers); return })
+	g.Go(func() (err error) { freq, err = a.st.FailureFrequencies(ctx, scope); return })
 	g.Go(func() (err error) { active, err = a.st.ActiveUserFrequencies(ctx, scope); return })
 	g.Go(func() (err error) { overlap, err = a.st.FailureOverlap(ctx, scope); return })
 	g.Go(func() (err error) { byCustomer, err = a.st.FailuresByCustomer(ctx, scope); return })
 	g.Go(func() (err error) { byRoute, err = a.st.FailuresByRoute(ctx, scope); return })
-	for i, w := range rep.Window.Baselines {
-		bs := scope
-		bs.From, bs.To = w.From, w.To
-		g.Go(func() (err error) { base[i].users, err = a.st.FailureFrequencies(ctx, bs, store.Users); return })
-		g.Go(func() (err error) { base[i].customers, err = a.st.FailureFrequencies(ctx, bs, store.Customers); return })
-		g.Go(func() (err error) { base[i].active, err = a.st.ActiveUserFrequencies(ctx, bs); return })
-		g.Go(func() (err error) { base[i].overlap, err = a.st.FailureOverlap(ctx, bs); return })
-	}
 	if err := g.Wait(); err != nil {
 		return Report{}, fmt.Errorf("impact: %w", err)
 	}
+	tables := func(win int, e store.Entity) map[string][]Frequencies {
+		return tablesByService(freq, win, e, effectiveRates(overlap, win))
+	}
 
 	est := Estimator{Level: a.cfg.Level, Replicates: a.cfg.Replicates, Seed: seed(q)}
-	eff := effectiveRates(overlap)
-	perService := tablesByService(users, eff)
+	perService := tables(0, store.Users)
 	rep.AffectedUsers.Count = est.Estimate(perService[""])
-	rep.AffectedCustomers.Count = est.Estimate(tablesByService(customers, eff)[""])
-	rep.ActiveUsers = est.Estimate(tablesByService(active, nil)[""])
+	rep.AffectedCustomers.Count = est.Estimate(tables(0, store.Customers)[""])
+	rep.ActiveUsers = est.Estimate(tablesByService(active, 0, store.Users, nil)[""])
 	// Failing users are active users: the estimate of the active cannot
 	// be below the failing ones seen.
 	rep.ActiveUsers.Estimate = max(rep.ActiveUsers.Estimate, float64(rep.AffectedUsers.Observed))
@@ -117,13 +111,12 @@ func (a *Analyzer) Impact(ctx context.Context, q Query) (Report, error) {
 	// and is left out.
 	var bu, bc []float64
 	point := Estimator{Replicates: 1}
-	for _, b := range base {
-		if len(b.active) == 0 {
+	for win := 1; win < len(scope.Windows); win++ {
+		if !slices.ContainsFunc(active, func(r store.FreqRow) bool { return r.Window == win }) {
 			continue
 		}
-		beff := effectiveRates(b.overlap)
-		bu = append(bu, point.fit(tablesByService(b.users, beff)[""]))
-		bc = append(bc, point.fit(tablesByService(b.customers, beff)[""]))
+		bu = append(bu, point.fit(tables(win, store.Users)[""]))
+		bc = append(bc, point.fit(tables(win, store.Customers)[""]))
 	}
 	z := normalQuantile(0.5 + est.level()/2)
 	rep.AffectedUsers.setExcess(bu, z)
@@ -184,22 +177,16 @@ func cmpFloat(a, b float64) int {
 	return 0
 }
 
-// baselineTables are the frequency tables of one baseline window.
-type baselineTables struct {
-	users, customers, active []store.FreqRow
-	overlap                  []store.Overlap
-}
-
 // effectiveRates maps a sampling rate to the probability that a failure
 // filed under it was seen at all: the rate itself, unless error events
 // and logs both sample the same failures at that rate, independently.
 // Then a failure escapes only if both missed it, and the share of one
 // source's failures that the other also kept measures how surely each
 // keeps one (its rate times how many failures it reports at all).
-func effectiveRates(overlap []store.Overlap) map[float64]float64 {
+func effectiveRates(overlap []store.Overlap, win int) map[float64]float64 {
 	eff := map[float64]float64{}
 	for _, o := range overlap {
-		if o.Errors == 0 || o.Logs == 0 || o.Both == 0 {
+		if o.Window != win || o.Errors == 0 || o.Logs == 0 || o.Both == 0 {
 			continue
 		}
 		pe := float64(o.Both) / float64(o.Logs)
@@ -238,12 +225,15 @@ func (a *Affected) setExcess(windows []float64, z float64) {
 	a.ExcessHigh = max(0, a.Estimate-a.Baseline+math.Hypot(a.High-a.Estimate, z*sd))
 }
 
-// tablesByService turns store rows into the estimator's frequency tables,
-// per service ("" for the scope) and rate, each rate replaced by its
-// effective rate when eff has one.
-func tablesByService(rows []store.FreqRow, eff map[float64]float64) map[string][]Frequencies {
+// tablesByService turns the store rows of one window and entity into the
+// estimator's frequency tables, per service ("" for the scope) and rate,
+// each rate replaced by its effective rate when eff has one.
+func tablesByService(rows []store.FreqRow, win int, e store.Entity, eff map[float64]float64) map[string][]Frequencies {
 	out := map[string][]Frequencies{}
 	for _, r := range rows {
+		if r.Window != win || r.Entity != e {
+			continue
+		}
 		if e, ok := eff[r.Rate]; ok {
 			r.Rate = e
 		}

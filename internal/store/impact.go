@@ -7,30 +7,76 @@ import (
 	"time"
 )
 
+// Window is a time range [From, To).
+type Window struct{ From, To time.Time }
+
 // FailureScope selects the failures an impact question counts: those of
-// Services in [From, To). LatencyMS, when positive, also counts a request
-// log slower than it (attribute duration_ms, or http.server.request.duration
-// in seconds) as failed.
+// Services in each of Windows. Windows[0] is the question's window; the
+// others are its baselines, counted by the same queries in the same scan
+// (a query per window would read the same parts again and again).
+// LatencyMS, when positive, also counts a request log slower than it
+// (attribute duration_ms, or http.server.request.duration in seconds) as
+// failed.
 type FailureScope struct {
 	Services  []string
-	From, To  time.Time
+	Windows   []Window
 	LatencyMS float64
 }
 
+// MaxWindows bounds a scope's windows (the question and its baselines).
+const MaxWindows = 16
+
 func (f FailureScope) params() map[string]string {
-	return map[string]string{
-		"services": ParamStrings(f.Services),
-		"from":     ParamTime(f.From), "to": ParamTime(f.To),
+	p := map[string]string{
+		"services":   ParamStrings(f.Services),
+		"latency_ms": ParamFloat(f.LatencyMS),
+		"max_seen":   ParamInt(MaxSeen),
+	}
+	for i, w := range f.Windows {
+		p[fmt.Sprintf("from_%d", i)] = ParamTime(w.From)
+		p[fmt.Sprintf("to_%d", i)] = ParamTime(w.To)
 		// The logs table's second-resolution key column; the exact bounds
 		// are checked on Timestamp as well.
-		"from_s":     f.From.UTC().Truncate(time.Second).Format(time.DateTime),
-		"to_s":       f.To.UTC().Add(time.Second - 1).Truncate(time.Second).Format(time.DateTime),
-		"latency_ms": ParamFloat(f.LatencyMS),
+		p[fmt.Sprintf("from_s_%d", i)] = w.From.UTC().Truncate(time.Second).Format(time.DateTime)
+		p[fmt.Sprintf("to_s_%d", i)] = w.To.UTC().Add(time.Second - 1).Truncate(time.Second).Format(time.DateTime)
 	}
+	return p
 }
 
-// failuresCTE defines "failures": one row per failure of the scope, which
-// every impact query reads.
+func (f FailureScope) check() error {
+	if len(f.Windows) == 0 || len(f.Windows) > MaxWindows {
+		return fmt.Errorf("impact scope: %d windows, want 1 to %d", len(f.Windows), MaxWindows)
+	}
+	return nil
+}
+
+// only keeps the scope's first window.
+func (f FailureScope) only() FailureScope {
+	f.Windows = f.Windows[:1]
+	return f
+}
+
+// windowSQL renders, for n windows, the condition that column col lies in
+// one of them (an OR of ranges, which the primary key index narrows to
+// exactly those ranges) and the expression numbering the window it lies
+// in. param is the parameter name prefix and typ their type.
+func windowSQL(n int, col, param, typ string, inclusive bool) (cond, which string) {
+	lt := "<"
+	if inclusive {
+		lt = "<="
+	}
+	var ors, cases []string
+	for i := range n {
+		r := fmt.Sprintf("(%[1]s >= {%[2]s_%[4]d:%[3]s} AND %[1]s %[5]s {%[6]s_%[4]d:%[3]s})",
+			col, "from"+param, typ, i, lt, "to"+param)
+		ors = append(ors, r)
+		cases = append(cases, r, fmt.Sprint(i))
+	}
+	return "(" + strings.Join(ors, " OR ") + ")", "toInt32(multiIf(" + strings.Join(cases, ", ") + ", -1))"
+}
+
+// failuresCTE defines "failures": one row per failure of the scope, with
+// the window it fell in (win), which every impact query reads.
 //
 // A failure is an error event above warning level, or a log line that is
 // an error (severity ERROR or above), a failed request (HTTP status 5xx),
@@ -44,10 +90,14 @@ func (f FailureScope) params() map[string]string {
 // its user, customer, route and label come from whichever observation has
 // them, preferring the error event's label ("Type: message").
 //
-// %[1]s is the logs table, from the closed configuration, never input.
-const failuresCTE = `
+// logs is the logs table, from the closed configuration, never input.
+func failuresCTE(logs string, windows int) string {
+	errIn, errWin := windowSQL(windows, "time", "", "DateTime64(3, 'UTC')", false)
+	logKey, _ := windowSQL(windows, "TimestampTime", "_s", "DateTime", true)
+	logIn, logWin := windowSQL(windows, "t_", "", "DateTime64(3, 'UTC')", false)
+	return `
 failures AS (
-    SELECT fkey,
+    SELECT fkey, win,
            argMax(svc_, prio) AS service,
            max(t_) AS time,
            min(t_) AS first_time,
@@ -60,6 +110,7 @@ failures AS (
            argMax(what_, prio) AS what
     FROM (
         SELECT if(trace_id != '', trace_id, id) AS fkey,
+               ` + errWin + ` AS win,
                service AS svc_, time AS t_,
                if(sample_rate > 0 AND sample_rate <= 1, sample_rate, 1) AS rate_,
                user_id AS user_, customer_id AS customer_,
@@ -67,11 +118,11 @@ failures AS (
                substring(if(type != '', concat(type, ': ', message), message), 1, 160) AS what_,
                2 AS prio
         FROM errors
-        WHERE service IN {services:Array(String)}
-          AND time >= {from:DateTime64(3, 'UTC')} AND time < {to:DateTime64(3, 'UTC')}
+        WHERE service IN {services:Array(String)} AND ` + errIn + `
           AND level NOT IN ('warning', 'info', 'debug')
         UNION ALL
         SELECT if(TraceId != '', TraceId, toString(cityHash64(ServiceName, Timestamp, Body))) AS fkey,
+               ` + logWin + ` AS win,
                toString(ServiceName) AS svc_,
                toDateTime64(Timestamp, 3, 'UTC') AS t_,
                if(log_rate > 0 AND log_rate <= 1, log_rate, 1) AS rate_,
@@ -82,7 +133,7 @@ failures AS (
                        concat('slow request', if(route_ != '', concat(' ', route_), ''))) AS what_,
                1 AS prio
         FROM (
-            SELECT *,
+            SELECT Timestamp, TraceId, ServiceName, Body, SeverityNumber, LogAttributes,
                    toUInt16OrZero(if(LogAttributes['http.response.status_code'] != '',
                                      LogAttributes['http.response.status_code'],
                                      LogAttributes['http.status_code'])) AS status,
@@ -90,22 +141,25 @@ failures AS (
                       toFloat64OrZero(LogAttributes['duration_ms']),
                       toFloat64OrZero(LogAttributes['http.server.request.duration']) * 1000) AS duration_ms,
                    toFloat64OrDefault(LogAttributes['sample_rate'], 1.0) AS log_rate
-            FROM %[1]s
-            WHERE ServiceName IN {services:Array(String)}
-              AND TimestampTime >= {from_s:DateTime} AND TimestampTime <= {to_s:DateTime}
+            FROM ` + logs + `
+            WHERE ServiceName IN {services:Array(String)} AND ` + logKey + `
         )
-        WHERE t_ >= {from:DateTime64(3, 'UTC')} AND t_ < {to:DateTime64(3, 'UTC')}
+        WHERE ` + logIn + `
           AND (SeverityNumber >= 17 OR status >= 500
                OR ({latency_ms:Float64} > 0 AND duration_ms > {latency_ms:Float64}))
     )
-    GROUP BY fkey
+    GROUP BY fkey, win
 )`
+}
 
-// FreqRow is one cell of a frequency table: Entities (users or customers)
-// of Service ("" for the whole scope) were seen failing exactly Seen times
-// (MaxSeen or more in its last bin) among failures kept with probability
-// Rate. Each entity counts once, under the highest rate it was seen at.
+// FreqRow is one cell of a frequency table: Entities (users or customers,
+// as Entity says) of Service ("" for the whole scope) were seen failing
+// exactly Seen times (MaxSeen or more in its last bin) in window Window
+// among failures kept with probability Rate. Each entity counts once per
+// window, under the highest rate it was seen at.
 type FreqRow struct {
+	Window   int
+	Entity   Entity
 	Service  string
 	Rate     float64
 	Seen     int
@@ -115,27 +169,28 @@ type FreqRow struct {
 // MaxSeen is the last bin of a frequency table.
 const MaxSeen = 64
 
-// frequencyQuery tabulates entities by how often they were seen failing,
-// for the scope as a whole and per service (the grouping set without the
-// service leaves it ”). An entity's count is of its failures at the
-// highest rate it was seen at: the entities filed under a rate are those
-// with no failure kept more surely, which is what the estimator assumes.
-// %[2]s is the entity column, user or customer, chosen by the code.
+// frequencyQuery tabulates users and customers by how often they were seen
+// failing, per window, for the scope as a whole and per service (the
+// grouping set without the service leaves it ''). An entity's count is of
+// its failures at the highest rate it was seen at: the entities filed
+// under a rate are those with no failure kept more surely, which is what
+// the estimator assumes.
 const frequencyQuery = `
-WITH ` + failuresCTE + `
-SELECT service, rate, least(x, {max_seen:UInt32}) AS seen, count() AS entities
+WITH %s
+SELECT win, kind, service, rate, least(x, {max_seen:UInt32}) AS seen, count() AS entities
 FROM (
-    SELECT service, who, max(r) AS rate, argMax(n, r) AS x
+    SELECT win, kind, service, who, max(r) AS rate, argMax(n, r) AS x
     FROM (
-        SELECT service, %[2]s AS who, round(rate, 6) AS r, count() AS n
+        SELECT win, kind, service, who, round(rate, 6) AS r, count() AS n
         FROM failures
+        ARRAY JOIN ['user', 'customer'] AS kind, [user, customer] AS who
         WHERE who != ''
-        GROUP BY GROUPING SETS ((who, r), (service, who, r))
+        GROUP BY GROUPING SETS ((win, kind, who, r), (win, kind, service, who, r))
     )
-    GROUP BY service, who
+    GROUP BY win, kind, service, who
 )
-GROUP BY service, rate, seen
-ORDER BY service, rate, seen`
+GROUP BY win, kind, service, rate, seen
+ORDER BY win, kind, service, rate, seen`
 
 // Entity names what an impact count counts.
 type Entity string
@@ -146,109 +201,120 @@ const (
 	Customers Entity = "customer"
 )
 
-// FailureFrequencies returns the frequency tables of who (users or
-// customers) failing in the scope: the rows with Service "" are the whole
-// scope, the others one service each.
-func (s *Store) FailureFrequencies(ctx context.Context, scope FailureScope, who Entity) ([]FreqRow, error) {
-	if who != Users && who != Customers {
-		return nil, fmt.Errorf("failure frequencies: unknown entity %q", who)
+// FailureFrequencies returns the frequency tables of users and customers
+// failing in each window of the scope: the rows with Service "" are the
+// whole scope, the others one service each.
+func (s *Store) FailureFrequencies(ctx context.Context, scope FailureScope) ([]FreqRow, error) {
+	if err := scope.check(); err != nil {
+		return nil, err
 	}
-	p := scope.params()
-	p["max_seen"] = ParamInt(MaxSeen)
+	q := fmt.Sprintf(frequencyQuery, failuresCTE(s.logs, len(scope.Windows)))
 	var out []FreqRow
-	err := s.query(ctx, "failure_frequencies_"+string(who), fmt.Sprintf(frequencyQuery, s.logs, who), p, func(r Rows) error {
+	err := s.query(ctx, "failure_frequencies", q, scope.params(), func(r Rows) error {
 		var f FreqRow
+		var win int32
+		var kind string
 		var seen uint64
-		if err := r.Scan(&f.Service, &f.Rate, &seen, &f.Entities); err != nil {
+		if err := r.Scan(&win, &kind, &f.Service, &f.Rate, &seen, &f.Entities); err != nil {
 			return err
 		}
-		f.Seen = int(seen)
+		f.Window, f.Entity, f.Seen = int(win), Entity(kind), int(seen)
 		out = append(out, f)
 		return nil
 	})
 	return out, err
 }
 
-// activeQuery tabulates the users active in the scope, by how many log
+// activeQuery tabulates the users active in each window, by how many log
 // lines and error events they left at the highest rate they were seen
 // at: request logs are often sampled, and the same estimator corrects them.
 const activeQuery = `
-SELECT rate, least(x, {max_seen:UInt32}) AS seen, count() AS users
+SELECT win, rate, least(x, {max_seen:UInt32}) AS seen, count() AS users
 FROM (
-    SELECT who, max(r) AS rate, argMax(n, r) AS x
+    SELECT win, who, max(r) AS rate, argMax(n, r) AS x
     FROM (
-        SELECT LogAttributes['user.id'] AS who,
+        SELECT %[3]s AS win, LogAttributes['user.id'] AS who,
                round(if(lr > 0 AND lr <= 1, lr, 1), 6) AS r, count() AS n
         FROM (
-            SELECT LogAttributes, toFloat64OrDefault(LogAttributes['sample_rate'], 1.0) AS lr
+            SELECT Timestamp, LogAttributes, toFloat64OrDefault(LogAttributes['sample_rate'], 1.0) AS lr
             FROM %[1]s
-            WHERE ServiceName IN {services:Array(String)}
-              AND TimestampTime >= {from_s:DateTime} AND TimestampTime <= {to_s:DateTime}
-              AND Timestamp >= {from:DateTime64(3, 'UTC')} AND Timestamp < {to:DateTime64(3, 'UTC')}
+            WHERE ServiceName IN {services:Array(String)} AND %[2]s
         )
-        WHERE who != ''
-        GROUP BY who, r
+        WHERE who != '' AND win >= 0
+        GROUP BY win, who, r
         UNION ALL
-        SELECT user_id AS who, round(if(sample_rate > 0 AND sample_rate <= 1, sample_rate, 1), 6) AS r, count() AS n
+        SELECT %[5]s AS win, user_id AS who, round(if(sample_rate > 0 AND sample_rate <= 1, sample_rate, 1), 6) AS r, count() AS n
         FROM errors
-        WHERE service IN {services:Array(String)}
-          AND time >= {from:DateTime64(3, 'UTC')} AND time < {to:DateTime64(3, 'UTC')}
-          AND user_id != ''
-        GROUP BY who, r
+        WHERE service IN {services:Array(String)} AND %[4]s AND user_id != ''
+        GROUP BY win, who, r
     )
-    GROUP BY who
+    GROUP BY win, who
 )
-GROUP BY rate, seen
-ORDER BY rate, seen`
+GROUP BY win, rate, seen
+ORDER BY win, rate, seen`
 
 // ActiveUserFrequencies returns the frequency table of the users active in
-// the scope (Service is always "").
+// each window of the scope (Entity is Users, Service is "").
 func (s *Store) ActiveUserFrequencies(ctx context.Context, scope FailureScope) ([]FreqRow, error) {
-	p := scope.params()
-	p["max_seen"] = ParamInt(MaxSeen)
+	if err := scope.check(); err != nil {
+		return nil, err
+	}
+	n := len(scope.Windows)
+	logKey, _ := windowSQL(n, "TimestampTime", "_s", "DateTime", true)
+	_, logWin := windowSQL(n, "Timestamp", "", "DateTime64(3, 'UTC')", false)
+	errIn, errWin := windowSQL(n, "time", "", "DateTime64(3, 'UTC')", false)
+	q := fmt.Sprintf(activeQuery, s.logs, logKey, logWin, errIn, errWin)
 	var out []FreqRow
-	err := s.query(ctx, "active_user_frequencies", fmt.Sprintf(activeQuery, s.logs), p, func(r Rows) error {
-		var f FreqRow
+	err := s.query(ctx, "active_user_frequencies", q, scope.params(), func(r Rows) error {
+		f := FreqRow{Entity: Users}
+		var win int32
 		var seen uint64
-		if err := r.Scan(&f.Rate, &seen, &f.Entities); err != nil {
+		if err := r.Scan(&win, &f.Rate, &seen, &f.Entities); err != nil {
 			return err
 		}
-		f.Seen = int(seen)
+		f.Window, f.Seen = int(win), int(seen)
 		out = append(out, f)
 		return nil
 	})
 	return out, err
 }
 
-// Overlap counts, among the sampled failures filed under one rate, those
-// the error events kept, those the logs kept, and those both kept, at
-// that rate. When both sources sample the same failures independently, a
-// failure is seen with probability 1 − (1 − pₑ)(1 − pₗ), more than either
-// rate: Both/Logs estimates how surely the error events keep a failure
-// (their rate times the share of failures they report at all), and
-// Both/Errors the logs'.
+// Overlap counts, among the sampled failures of one window filed under one
+// rate, those the error events kept, those the logs kept, and those both
+// kept, at that rate. When both sources sample the same failures
+// independently, a failure is seen with probability 1 − (1 − pₑ)(1 − pₗ),
+// more than either rate: Both/Logs estimates how surely the error events
+// keep a failure (their rate times the share of failures they report at
+// all), and Both/Errors the logs'.
 type Overlap struct {
+	Window             int
 	Rate               float64
 	Errors, Logs, Both uint64
 }
 
 const overlapQuery = `
-WITH ` + failuresCTE + `
-SELECT r, countIf(round(rate_errors, 6) = r), countIf(round(rate_logs, 6) = r),
+WITH %s
+SELECT win, r, countIf(round(rate_errors, 6) = r), countIf(round(rate_logs, 6) = r),
        countIf(round(rate_errors, 6) = r AND round(rate_logs, 6) = r)
 FROM (SELECT *, round(rate, 6) AS r FROM failures WHERE rate < 1)
-GROUP BY r
-ORDER BY r`
+GROUP BY win, r
+ORDER BY win, r`
 
-// FailureOverlap returns, per sampling rate below 1, how the scope's
-// failures were seen by error events and logs.
+// FailureOverlap returns, per window and sampling rate below 1, how the
+// scope's failures were seen by error events and logs.
 func (s *Store) FailureOverlap(ctx context.Context, scope FailureScope) ([]Overlap, error) {
+	if err := scope.check(); err != nil {
+		return nil, err
+	}
+	q := fmt.Sprintf(overlapQuery, failuresCTE(s.logs, len(scope.Windows)))
 	var out []Overlap
-	err := s.query(ctx, "failure_overlap", fmt.Sprintf(overlapQuery, s.logs), scope.params(), func(r Rows) error {
+	err := s.query(ctx, "failure_overlap", q, scope.params(), func(r Rows) error {
 		var o Overlap
-		if err := r.Scan(&o.Rate, &o.Errors, &o.Logs, &o.Both); err != nil {
+		var win int32
+		if err := r.Scan(&win, &o.Rate, &o.Errors, &o.Logs, &o.Both); err != nil {
 			return err
 		}
+		o.Window = int(win)
 		out = append(out, o)
 		return nil
 	})
@@ -273,7 +339,7 @@ type CustomerFailures struct {
 // exact distinct-count states (uniqExactState/Merge) across labels: the
 // users are counted inside ClickHouse, never listed.
 const customersQuery = `
-WITH ` + failuresCTE + `
+WITH %s
 SELECT customer, uniqExactMerge(us) AS users, sum(est) AS failures,
        min(first) AS first_failure, max(last) AS last_failure,
        argMax(what, est) AS top_error, arraySort(groupUniqArrayArray(svcs)) AS services
@@ -287,11 +353,15 @@ FROM (
 GROUP BY customer
 ORDER BY users DESC, failures DESC, customer`
 
-// FailuresByCustomer lists every customer with failures in the scope, the
-// most affected first.
+// FailuresByCustomer lists every customer with failures in the scope's
+// first window, the most affected first.
 func (s *Store) FailuresByCustomer(ctx context.Context, scope FailureScope) ([]CustomerFailures, error) {
+	if err := scope.check(); err != nil {
+		return nil, err
+	}
 	var out []CustomerFailures
-	err := s.query(ctx, "failures_by_customer", fmt.Sprintf(customersQuery, s.logs), scope.params(), func(r Rows) error {
+	q := fmt.Sprintf(customersQuery, failuresCTE(s.logs, 1))
+	err := s.query(ctx, "failures_by_customer", q, scope.only().params(), func(r Rows) error {
 		var c CustomerFailures
 		if err := r.Scan(&c.Customer, &c.Users, &c.Failures, &c.FirstFailure, &c.LastFailure, &c.TopError, &c.Services); err != nil {
 			return err
@@ -314,7 +384,7 @@ type RouteFailures struct {
 }
 
 const routesQuery = `
-WITH ` + failuresCTE + `
+WITH %s
 SELECT service, route, uniqExactMerge(us) AS users, sum(est) AS failures, sum(anon) AS anonymous,
        argMax(what, est) AS top_error
 FROM (
@@ -326,10 +396,15 @@ FROM (
 GROUP BY service, route
 ORDER BY service, users DESC, failures DESC, route`
 
-// FailuresByRoute breaks the scope's failures down per service and route.
+// FailuresByRoute breaks the failures of the scope's first window down
+// per service and route.
 func (s *Store) FailuresByRoute(ctx context.Context, scope FailureScope) ([]RouteFailures, error) {
+	if err := scope.check(); err != nil {
+		return nil, err
+	}
 	var out []RouteFailures
-	err := s.query(ctx, "failures_by_route", fmt.Sprintf(routesQuery, s.logs), scope.params(), func(r Rows) error {
+	q := fmt.Sprintf(routesQuery, failuresCTE(s.logs, 1))
+	err := s.query(ctx, "failures_by_route", q, scope.only().params(), func(r Rows) error {
 		var f RouteFailures
 		if err := r.Scan(&f.Service, &f.Route, &f.Users, &f.Failures, &f.AnonymousFailures, &f.TopError); err != nil {
 			return err
@@ -338,18 +413,4 @@ func (s *Store) FailuresByRoute(ctx context.Context, scope FailureScope) ([]Rout
 		return nil
 	})
 	return out, err
-}
-
-// ImpactQueries are the named queries an impact answer runs, with their
-// SQL, for a reviewer to re-run: parameters as in FailureScope.
-func (s *Store) ImpactQueries() map[string]string {
-	trim := func(q string) string { return strings.TrimSpace(q) }
-	return map[string]string{
-		"failure_frequencies_user":     trim(fmt.Sprintf(frequencyQuery, s.logs, Users)),
-		"failure_frequencies_customer": trim(fmt.Sprintf(frequencyQuery, s.logs, Customers)),
-		"active_user_frequencies":      trim(fmt.Sprintf(activeQuery, s.logs)),
-		"failure_overlap":              trim(fmt.Sprintf(overlapQuery, s.logs)),
-		"failures_by_customer":         trim(fmt.Sprintf(customersQuery, s.logs)),
-		"failures_by_route":            trim(fmt.Sprintf(routesQuery, s.logs)),
-	}
 }

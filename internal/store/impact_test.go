@@ -59,11 +59,26 @@ func TestFailureFrequencies(t *testing.T) {
 		if err := s.Write(ctx, impactBatch()); err != nil {
 			t.Fatal(err)
 		}
-		scope := store.FailureScope{Services: []string{"api", "web"}, From: t0, To: t0.Add(time.Hour)}
-		users, err := s.FailureFrequencies(ctx, scope, store.Users)
+		// The window, and a baseline an hour earlier with nothing in it.
+		scope := store.FailureScope{Services: []string{"api", "web"}, Windows: []store.Window{{t0, t0.Add(time.Hour)}, {t0.Add(-time.Hour), t0}}}
+		rows, err := s.FailureFrequencies(ctx, scope)
 		if err != nil {
 			t.Fatal(err)
 		}
+		byEntity := func(rows []store.FreqRow, e store.Entity) []store.FreqRow {
+			var out []store.FreqRow
+			for _, r := range rows {
+				if r.Entity == e {
+					if r.Window != 0 {
+						t.Errorf("a row in the empty baseline: %+v", r)
+					}
+					r.Entity, r.Window = "", 0
+					out = append(out, r)
+				}
+			}
+			return out
+		}
+		users := byEntity(rows, store.Users)
 		// u1: t1 was kept for sure by the access log, so u1 is filed
 		// under rate 1 with that one failure; u2 under 1 (its log line);
 		// u3 under 0.5, seen twice (the third failure is past the window).
@@ -77,10 +92,7 @@ func TestFailureFrequencies(t *testing.T) {
 		if !reflect.DeepEqual(users, want) {
 			t.Errorf("users:\ngot  %+v\nwant %+v", users, want)
 		}
-		cust, err := s.FailureFrequencies(ctx, scope, store.Customers)
-		if err != nil {
-			t.Fatal(err)
-		}
+		cust := byEntity(rows, store.Customers)
 		wantCust := []store.FreqRow{
 			{Service: "", Rate: 0.5, Seen: 2, Entities: 1},
 			{Service: "", Rate: 1, Seen: 2, Entities: 1},
@@ -93,12 +105,12 @@ func TestFailureFrequencies(t *testing.T) {
 		}
 		// With a 2 s latency threshold u4's slow request is a failure.
 		scope.LatencyMS = 2000
-		slow, err := s.FailureFrequencies(ctx, scope, store.Users)
+		slow, err := s.FailureFrequencies(ctx, scope)
 		if err != nil {
 			t.Fatal(err)
 		}
 		var n uint64
-		for _, r := range slow {
+		for _, r := range byEntity(slow, store.Users) {
 			if r.Service == "" {
 				n += r.Entities
 			}
@@ -106,8 +118,8 @@ func TestFailureFrequencies(t *testing.T) {
 		if n != 4 {
 			t.Errorf("with a latency threshold: %d users, want 4 (%+v)", n, slow)
 		}
-		if _, err := s.FailureFrequencies(ctx, scope, store.Entity("user_id; DROP TABLE errors")); err == nil {
-			t.Error("an unknown entity was accepted")
+		if _, err := s.FailureFrequencies(ctx, store.FailureScope{Services: []string{"api"}}); err == nil {
+			t.Error("a scope without a window was accepted")
 		}
 	})
 }
@@ -118,7 +130,7 @@ func TestActiveUserFrequencies(t *testing.T) {
 		if err := s.Write(ctx, impactBatch()); err != nil {
 			t.Fatal(err)
 		}
-		got, err := s.ActiveUserFrequencies(ctx, store.FailureScope{Services: []string{"api"}, From: t0, To: t0.Add(time.Hour)})
+		got, err := s.ActiveUserFrequencies(ctx, store.FailureScope{Services: []string{"api"}, Windows: []store.Window{{t0, t0.Add(time.Hour)}}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -127,9 +139,9 @@ func TestActiveUserFrequencies(t *testing.T) {
 		// one line, u5 a warning and a line; all but u6 are filed under
 		// rate 1 or their errors' 0.5.
 		want := []store.FreqRow{
-			{Rate: 0.25, Seen: 2, Entities: 1},
-			{Rate: 0.5, Seen: 2, Entities: 1},
-			{Rate: 1, Seen: 1, Entities: 3},
+			{Entity: store.Users, Rate: 0.25, Seen: 2, Entities: 1},
+			{Entity: store.Users, Rate: 0.5, Seen: 2, Entities: 1},
+			{Entity: store.Users, Rate: 1, Seen: 1, Entities: 3},
 		}
 		if !reflect.DeepEqual(got, want) {
 			t.Errorf("got  %+v\nwant %+v", got, want)
@@ -143,7 +155,8 @@ func TestFailuresByCustomerAndRoute(t *testing.T) {
 		if err := s.Write(ctx, impactBatch()); err != nil {
 			t.Fatal(err)
 		}
-		scope := store.FailureScope{Services: []string{"api", "web"}, From: t0, To: t0.Add(time.Hour)}
+		// The second window (a baseline) is not part of the breakdowns.
+		scope := store.FailureScope{Services: []string{"api", "web"}, Windows: []store.Window{{t0, t0.Add(time.Hour)}, {t0.Add(time.Hour), t0.Add(2 * time.Hour)}}}
 		cust, err := s.FailuresByCustomer(ctx, scope)
 		if err != nil {
 			t.Fatal(err)
@@ -182,13 +195,13 @@ func TestFailureOverlap(t *testing.T) {
 		if err := s.Write(ctx, b); err != nil {
 			t.Fatal(err)
 		}
-		got, err := s.FailureOverlap(ctx, store.FailureScope{Services: []string{"api", "web"}, From: t0, To: t0.Add(time.Hour)})
+		got, err := s.FailureOverlap(ctx, store.FailureScope{Services: []string{"api", "web"}, Windows: []store.Window{{t0.Add(-time.Hour), t0}, {t0, t0.Add(time.Hour)}}})
 		if err != nil {
 			t.Fatal(err)
 		}
 		// At 0.5: t2..t5 and t7 by errors, t2 by logs too; t1 was seen
 		// unsampled and is not among them.
-		want := []store.Overlap{{Rate: 0.5, Errors: 5, Logs: 1, Both: 1}}
+		want := []store.Overlap{{Window: 1, Rate: 0.5, Errors: 5, Logs: 1, Both: 1}}
 		if !reflect.DeepEqual(got, want) {
 			t.Errorf("got %+v, want %+v", got, want)
 		}
