@@ -14,6 +14,9 @@ import (
 
 	"github.com/correlator/correlator/internal/correlate"
 	"github.com/correlator/correlator/internal/eval"
+	"github.com/correlator/correlator/internal/impact"
+	"github.com/correlator/correlator/internal/store"
+	"github.com/correlator/correlator/internal/store/chdb"
 )
 
 // cmdEval runs the evaluation suite: scenarios of every family with known
@@ -38,6 +41,8 @@ func cmdEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	l2 := fs.Float64("l2", 0.01, "with --fit: L2 penalty")
 	iterations := fs.Int("iterations", 3000, "with --fit: gradient-descent iterations")
 	modelOut := fs.String("model-out", "internal/correlate/model.json", "with --fit: where to write the model")
+	impactN := fs.Int("impact-scenarios", eval.DefaultImpactScenarios, "impact scenarios (known affected users) after the ranking suite; 0 skips them")
+	impactOnly := fs.Bool("impact-only", false, "run only the impact suite")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -50,6 +55,12 @@ func cmdEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	if *parallel < 1 {
 		return fmt.Errorf("flag --parallel: must be at least 1")
+	}
+	if *impactN < 0 || (*impactOnly && *impactN == 0) {
+		return fmt.Errorf("flag --impact-scenarios: want a positive number (0 skips the impact suite, which --impact-only runs alone)")
+	}
+	if *impactOnly && *fit {
+		return fmt.Errorf("flag --impact-only: the impact suite fits nothing; drop --fit")
 	}
 	if *fit && (*l2 < 0 || *iterations < 1) {
 		return fmt.Errorf("flags --l2 and --iterations: want l2 ≥ 0 and at least one iteration")
@@ -77,6 +88,24 @@ func cmdEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	if *impactOnly {
+		res, err := runImpactEval(ctx, sp, *impactN, dir, *chdbLib, stderr)
+		if err != nil {
+			return err
+		}
+		if *jsonPath != "" {
+			if err := eval.WriteJSON(*jsonPath, res); err != nil {
+				return err
+			}
+			fmt.Fprintf(stderr, "eval: wrote %s\n", *jsonPath)
+		}
+		eval.WriteImpactTable(stdout, *res)
+		if *strict && !res.Pass {
+			fmt.Fprintln(stderr, "correlator eval: impact targets not met (--strict)")
+			return exitError{1}
+		}
+		return nil
+	}
 	opt := eval.Options{
 		Split: sp, PerFamily: *perFamily, Families: fams, DataDir: dir, ChDBLib: *chdbLib,
 		Parallel: *parallel, Model: model, Progress: stderr, Logger: log, KeepFeatures: *features,
@@ -113,11 +142,16 @@ func cmdEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		if rep, err = r.Run(ctx); err != nil {
 			return err
 		}
+		if *impactN > 0 {
+			if rep.Impact, err = runImpactEval(ctx, sp, *impactN, dir, *chdbLib, stderr); err != nil {
+				return err
+			}
+		}
 		if err := report(rep, *jsonPath, stdout, stderr); err != nil {
 			return err
 		}
 	}
-	if *strict && !rep.Pass {
+	if *strict && (!rep.Pass || (rep.Impact != nil && !rep.Impact.Pass)) {
 		fmt.Fprintln(stderr, "correlator eval: targets not met (--strict)")
 		return exitError{1}
 	}
@@ -132,7 +166,32 @@ func report(rep *eval.Report, jsonPath string, stdout, stderr io.Writer) error {
 		}
 		fmt.Fprintf(stderr, "eval: wrote %s\n", jsonPath)
 	}
-	return eval.WriteTable(stdout, rep)
+	if err := eval.WriteTable(stdout, rep); err != nil {
+		return err
+	}
+	if rep.Impact != nil {
+		fmt.Fprintln(stdout)
+		eval.WriteImpactTable(stdout, *rep.Impact)
+	}
+	return nil
+}
+
+// runImpactEval runs the impact suite on a database of its own in the
+// evaluation's directory, through the analyzer serve uses, with the
+// default configuration.
+func runImpactEval(ctx context.Context, sp eval.Split, n int, dir, lib string, stderr io.Writer) (*eval.ImpactResult, error) {
+	fmt.Fprintf(stderr, "eval: impact suite, %s split, %d scenarios\n", sp, n)
+	st, err := store.Open(ctx, "", dir, store.Options{}, chdb.Options{Database: "impact_eval", Lib: lib})
+	if err != nil {
+		return nil, err
+	}
+	defer st.Close()
+	an := impact.New(st, impact.DefaultConfig())
+	res, err := eval.RunImpact(ctx, sp, n, st.Write, an.Impact, stderr)
+	if err != nil {
+		return nil, err
+	}
+	return &res, nil
 }
 
 // printModel prints the fitted weights and threshold.

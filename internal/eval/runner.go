@@ -133,6 +133,8 @@ type Report struct {
 	Targets   []TargetResult   `json:"targets"`
 	Pass      bool             `json:"pass"`
 	Scenarios []ScenarioResult `json:"scenarios"`
+	// Impact is the impact suite's result, when it ran.
+	Impact *ImpactResult `json:"impact,omitempty"`
 }
 
 type job struct {
@@ -340,8 +342,9 @@ func familyWidth(fs []scenario.Family) int {
 	return w
 }
 
-// WriteJSON writes the report to path as indented JSON.
-func WriteJSON(path string, rep *Report) error {
+// WriteJSON writes a result (a *Report or an *ImpactResult) to path as
+// indented JSON.
+func WriteJSON(path string, rep any) error {
 	data, err := json.MarshalIndent(rep, "", "  ")
 	if err != nil {
 		return fmt.Errorf("write report: %w", err)
