@@ -19,9 +19,6 @@ type Config struct {
 	Severity []SeverityLevel `yaml:"severity" json:"severity"`
 	// Level is the coverage of the intervals, in (0, 1). Default 0.9.
 	Level float64 `yaml:"level" json:"level"`
-	// Replicates is the number of bootstrap fits behind an interval.
-	// Default 100.
-	Replicates int `yaml:"replicates" json:"replicates"`
 }
 
 // Baseline chooses the baseline windows, each as long as the question's.
@@ -55,8 +52,7 @@ func DefaultConfig() Config {
 			{Name: "P3", MinShare: 0.01, MinUsers: 100},
 			{Name: "P4"},
 		},
-		Level:      0.9,
-		Replicates: 100,
+		Level: 0.9,
 	}
 }
 
@@ -67,9 +63,6 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Level == 0 {
 		c.Level = d.Level
-	}
-	if c.Replicates == 0 {
-		c.Replicates = d.Replicates
 	}
 	return c
 }
@@ -88,9 +81,6 @@ func (c Config) Validate() error {
 	}
 	if c.Level != 0 && (c.Level <= 0 || c.Level >= 1) {
 		add("level", "%v is outside (0, 1)", c.Level)
-	}
-	if c.Replicates < 0 || c.Replicates > 10000 {
-		add("replicates", "%d is outside 0..10000", c.Replicates)
 	}
 	seen := map[string]bool{}
 	for i, s := range c.Severity {

@@ -65,14 +65,14 @@ func TestEstimateBounds(t *testing.T) {
 	// everyone having failed once, 10× what was seen.
 	f := Frequencies{Rate: 0.1}
 	f.Seen[1] = 500
-	c := Estimator{Replicates: 50}.Estimate([]Frequencies{f})
+	c := Estimator{}.Estimate([]Frequencies{f})
 	if c.Estimate < 500 || c.Estimate > 5000+1e-6 || c.High > 5000+1e-6 || c.Low < 500 {
 		t.Fatalf("got %+v, want within [500, 5000]", c)
 	}
 	// Everyone seen dozens of times: nobody can have been missed.
 	g := Frequencies{Rate: 0.5}
 	g.Seen[40] = 300
-	c = Estimator{Replicates: 50}.Estimate([]Frequencies{g})
+	c = Estimator{}.Estimate([]Frequencies{g})
 	if math.Abs(c.Estimate-300) > 1 || c.High-c.Low > 2 {
 		t.Fatalf("frequent failers: got %+v, want 300", c)
 	}
@@ -96,7 +96,7 @@ func TestEstimateRecoversSampledPopulations(t *testing.T) {
 			var errs []float64
 			for range 7 {
 				ks := population(r, 20000, tc.alpha, tc.reqs, tc.failP)
-				c := Estimator{Replicates: 20}.Estimate([]Frequencies{observe(r, ks, tc.p)})
+				c := Estimator{}.Estimate([]Frequencies{observe(r, ks, tc.p)})
 				errs = append(errs, math.Abs(c.Estimate-float64(len(ks)))/float64(len(ks)))
 			}
 			slices.Sort(errs)
@@ -119,7 +119,7 @@ func TestIntervalCoverage(t *testing.T) {
 	for i := range n {
 		ks := population(r, []int{3000, 10000}[i%2], []float64{1.2, 1.6, 2.5}[i%3], []float64{5, 20, 60}[(i/3)%3], []float64{0.3, 1, 0.1}[(i/9)%3])
 		p := []float64{0.5, 0.25, 0.1}[(i/27)%3]
-		c := Estimator{Replicates: 60, Seed: uint64(i)}.Estimate([]Frequencies{observe(r, ks, p)})
+		c := Estimator{}.Estimate([]Frequencies{observe(r, ks, p)})
 		if truth := float64(len(ks)); c.Low <= truth && truth <= c.High {
 			covered++
 		}
@@ -138,7 +138,7 @@ func TestEstimateAddsRates(t *testing.T) {
 	for _, k := range a {
 		exact.Seen[min(k, MaxSeen)]++
 	}
-	c := Estimator{Replicates: 30}.Estimate([]Frequencies{exact, observe(r, b, 0.25)})
+	c := Estimator{}.Estimate([]Frequencies{exact, observe(r, b, 0.25)})
 	truth := float64(len(a) + len(b))
 	if math.Abs(c.Estimate-truth)/truth > 0.05 {
 		t.Fatalf("got %+v, want about %v", c, truth)
@@ -154,4 +154,20 @@ func BenchmarkEstimate(b *testing.B) {
 	for b.Loop() {
 		Estimator{}.Estimate([]Frequencies{f})
 	}
+}
+
+// binomial draws from Binomial(n, p) by counting, or by a normal
+// approximation when n·p(1−p) is large.
+func binomial(r *rand.Rand, n int64, p float64) int64 {
+	if v := float64(n) * p * (1 - p); v > 50 {
+		k := math.Round(float64(n)*p + math.Sqrt(v)*r.NormFloat64())
+		return int64(min(max(k, 0), float64(n)))
+	}
+	var k int64
+	for range n {
+		if r.Float64() < p {
+			k++
+		}
+	}
+	return k
 }

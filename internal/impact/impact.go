@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"math"
 	"slices"
 	"sync"
@@ -97,7 +96,7 @@ func (a *Analyzer) Impact(ctx context.Context, q Query) (Report, error) {
 		return tablesByService(freq, win, e, effectiveRates(overlap, win))
 	}
 
-	est := Estimator{Level: a.cfg.Level, Replicates: a.cfg.Replicates, Seed: seed(q)}
+	est := Estimator{Level: a.cfg.Level}
 	perService := tables(0, store.Users)
 	rep.AffectedUsers.Count = est.Estimate(perService[""])
 	rep.AffectedCustomers.Count = est.Estimate(tables(0, store.Customers)[""])
@@ -110,7 +109,7 @@ func (a *Analyzer) Impact(ctx context.Context, q Query) (Report, error) {
 	// window without any activity (before the data began) says nothing
 	// and is left out.
 	var bu, bc []float64
-	point := Estimator{Replicates: 1}
+	point := Estimator{}
 	for win := 1; win < len(scope.Windows); win++ {
 		if !slices.ContainsFunc(active, func(r store.FreqRow) bool { return r.Window == win }) {
 			continue
@@ -142,14 +141,13 @@ func (a *Analyzer) Impact(ctx context.Context, q Query) (Report, error) {
 			FirstFailure: c.FirstFailure, LastFailure: c.LastFailure, TopError: c.TopError, Services: c.Services,
 		})
 	}
-	svcEst := Estimator{Level: a.cfg.Level, Replicates: 40, Seed: est.Seed}
 	rep.ByService = []ServiceImpact{}
 	for _, r := range byRoute {
 		rep.Failures += r.Failures
 		rep.AnonymousFailures += r.AnonymousFailures
 		i := slices.IndexFunc(rep.ByService, func(s ServiceImpact) bool { return s.Service == r.Service })
 		if i < 0 {
-			rep.ByService = append(rep.ByService, ServiceImpact{Service: r.Service, Users: svcEst.Estimate(perService[r.Service])})
+			rep.ByService = append(rep.ByService, ServiceImpact{Service: r.Service, Users: est.Estimate(perService[r.Service])})
 			i = len(rep.ByService) - 1
 		}
 		s := &rep.ByService[i]
@@ -177,6 +175,14 @@ func cmpFloat(a, b float64) int {
 	return 0
 }
 
+// overlapPrior is how many failures' worth of belief effectiveRates puts
+// in "each source reports every failure", against which the observed
+// overlap is weighed: with a few dozen failures seen the overlap is a
+// handful or zero and would say little on its own (measured on the dev
+// split of the impact suite: 20 raised the coverage at rate 0.1 from 91%
+// to 94% and changed no median error at rates ≥ 0.1).
+const overlapPrior = 20
+
 // effectiveRates maps a sampling rate to the probability that a failure
 // filed under it was seen at all: the rate itself, unless error events
 // and logs both sample the same failures at that rate, independently.
@@ -186,11 +192,11 @@ func cmpFloat(a, b float64) int {
 func effectiveRates(overlap []store.Overlap, win int) map[float64]float64 {
 	eff := map[float64]float64{}
 	for _, o := range overlap {
-		if o.Window != win || o.Errors == 0 || o.Logs == 0 || o.Both == 0 {
+		if o.Window != win || o.Errors == 0 || o.Logs == 0 {
 			continue
 		}
-		pe := float64(o.Both) / float64(o.Logs)
-		pl := float64(o.Both) / float64(o.Errors)
+		pe := (float64(o.Both) + overlapPrior*o.Rate) / (float64(o.Logs) + overlapPrior)
+		pl := (float64(o.Both) + overlapPrior*o.Rate) / (float64(o.Errors) + overlapPrior)
 		eff[o.Rate] = min(max(1-(1-pe)*(1-pl), o.Rate), 1)
 	}
 	return eff
@@ -249,18 +255,6 @@ func tablesByService(rows []store.FreqRow, win int, e store.Entity, eff map[floa
 		out[r.Service] = ts
 	}
 	return out
-}
-
-// seed derives the bootstrap's seed from the question, so that asking
-// twice gives the same interval.
-func seed(q Query) uint64 {
-	h := fnv.New64a()
-	for _, s := range q.Services {
-		h.Write([]byte(s))
-		h.Write([]byte{0})
-	}
-	fmt.Fprint(h, q.From.UnixMilli(), q.To.UnixMilli())
-	return h.Sum64()
 }
 
 // group runs functions concurrently and joins their errors.
