@@ -53,7 +53,7 @@ type Options struct {
 	// incident=ID form.
 	Impact    *impact.Analyzer
 	Incidents impact.IncidentReader
-	Auth   Authenticator
+	Auth      Authenticator
 	// AuthRequired is false only when no token is configured, in which
 	// case the server must listen on loopback alone.
 	AuthRequired bool
