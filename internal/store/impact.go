@@ -171,7 +171,7 @@ const MaxSeen = 64
 
 // frequencyQuery tabulates users and customers by how often they were seen
 // failing, per window, for the scope as a whole and per service (the
-// grouping set without the service leaves it ”). An entity's count is of
+// grouping set without the service leaves it empty). An entity's count is of
 // its failures at the highest rate it was seen at: the entities filed
 // under a rate are those with no failure kept more surely, which is what
 // the estimator assumes.
