@@ -36,9 +36,13 @@ type ImpactCase struct {
 	// UsersErr and UsersBias (signed) are of the users estimate, ObservedErr
 	// of the users seen (the naive, uncorrected figure), Width the
 	// interval's width relative to the truth.
-	UsersErr     float64 `json:"users_err"`
-	UsersBias    float64 `json:"users_bias"`
-	ObservedErr  float64 `json:"observed_err"`
+	UsersErr    float64 `json:"users_err"`
+	UsersBias   float64 `json:"users_bias"`
+	ObservedErr float64 `json:"observed_err"`
+	// FloorErr is the error of an estimator that knew how often every
+	// affected user failed (see ImpactTruth.ExpectedSeen): the noise of
+	// the sample itself.
+	FloorErr     float64 `json:"floor_err"`
 	Width        float64 `json:"width"`
 	ExcessErr    float64 `json:"excess_err"`
 	CustomersErr float64 `json:"customers_err"`
@@ -71,6 +75,7 @@ type ImpactRate struct {
 	UsersErrP90  *float64 `json:"users_err_p90"`
 	UsersBias    *float64 `json:"users_bias"`
 	ObservedErr  *float64 `json:"observed_err"`
+	FloorErr     *float64 `json:"floor_err"`
 	Width        *float64 `json:"width"`
 	ExcessErr    *float64 `json:"excess_err"`
 	CustomersErr *float64 `json:"customers_err"`
@@ -218,6 +223,9 @@ func (c *ImpactCase) score(rep impact.Report) {
 	c.UsersBias = relDiff(u.Estimate, t.AffectedUsers)
 	c.UsersErr = math.Abs(c.UsersBias)
 	c.ObservedErr = math.Abs(relDiff(float64(u.Observed), t.AffectedUsers))
+	if t.ExpectedSeen > 0 {
+		c.FloorErr = math.Abs(float64(u.Observed)/t.ExpectedSeen - 1)
+	}
 	c.Width = (u.High - u.Low) / max(truth, 1)
 	c.ExcessErr = math.Abs(relDiff(u.Excess, t.ExcessUsers))
 	c.CustomersErr = math.Abs(relDiff(rep.AffectedCustomers.Estimate, t.AffectedCustomers))
@@ -297,6 +305,7 @@ func summarizeRate(rate float64, cases []*ImpactCase) ImpactRate {
 	s.UsersErr, s.UsersErrP90 = at(usersErr, 0.5), at(usersErr, 0.9)
 	s.UsersBias = at(col(func(c *ImpactCase) float64 { return c.UsersBias }), 0.5)
 	s.ObservedErr = at(col(func(c *ImpactCase) float64 { return c.ObservedErr }), 0.5)
+	s.FloorErr = at(col(func(c *ImpactCase) float64 { return c.FloorErr }), 0.5)
 	s.Width = at(col(func(c *ImpactCase) float64 { return c.Width }), 0.5)
 	s.ExcessErr = at(col(func(c *ImpactCase) float64 { return c.ExcessErr }), 0.5)
 	s.CustomersErr = at(col(func(c *ImpactCase) float64 { return c.CustomersErr }), 0.5)
@@ -404,6 +413,7 @@ var impactColumns = []struct {
 	{"p90 err", func(s *ImpactRate) string { return pctp(s.UsersErrP90) }},
 	{"bias", func(s *ImpactRate) string { return signedPct(s.UsersBias) }},
 	{"naive err", func(s *ImpactRate) string { return pctp(s.ObservedErr) }},
+	{"floor err", func(s *ImpactRate) string { return pctp(s.FloorErr) }},
 	{"coverage", func(s *ImpactRate) string {
 		if s.Rate == 1 {
 			return fmt.Sprintf("exact %d/%d", s.Exact, s.Scenarios)
@@ -424,6 +434,7 @@ func WriteImpactTable(w io.Writer, r ImpactResult) {
 	fmt.Fprintf(&b, "correlator impact eval: %s split (seeds %d..%d), %d scenarios, %d records (%d capped by the record budget); load %.0f s, analysis %.0f s, total %.0f s\n",
 		r.Split, r.FirstSeed, r.LastSeed, len(r.Cases), r.Records, r.Capped, r.LoadS, r.AnalyzeS, r.DurationS)
 	b.WriteString("err: median |answer − truth| / truth; naive: users seen, uncorrected; bias: median signed error;\n")
+	b.WriteString("floor: median error of an oracle that knew how often each affected user failed (the sample's own noise);\n")
 	b.WriteString("coverage: share of 90% users intervals holding the truth; width: median (high − low) / truth\n\n")
 	head := []string{"rate", "n"}
 	for _, c := range impactColumns {

@@ -337,6 +337,13 @@ type ImpactTruth struct {
 	KeptFailures int `json:"kept_failures"`
 	// Records is the number of records in the batch.
 	Records int `json:"records"`
+	// ExpectedSeen is how many of the affected users a sample is expected
+	// to show: the sum over them of 1 − (1 − s)^K, K being the user's
+	// failures in the window and the scope and s the chance that a
+	// failure leaves a kept observation. Observed/ExpectedSeen·Affected is
+	// what an estimator that knew every K would answer: its error is the
+	// sampling noise no estimator can remove.
+	ExpectedSeen float64 `json:"expected_seen"`
 }
 
 // impactQuery is the question about the scenario spec that starts at
@@ -362,6 +369,7 @@ type impactUser struct {
 	affected     bool    // in the incident's segment
 	// Flags of the incident window, in scope, for the truth.
 	active, failed, failedAnyway bool
+	failures                     int // in the incident window and the scope
 }
 
 // window is one of the three time ranges a scenario fills.
@@ -406,6 +414,7 @@ func GenerateImpact(seed uint64, spec ImpactSpec, start time.Time) (*event.Batch
 		}
 		if u.failed {
 			truth.AffectedUsers++
+			truth.ExpectedSeen += 1 - math.Pow(1-g.seenChance(), float64(u.failures))
 			customers[u.customer] = true
 			if u.failedAnyway {
 				customersAnyway[u.customer] = true
@@ -519,6 +528,7 @@ func (g *impactGen) requests(w window, u *impactUser) {
 			if anyway+byIncident > 0 {
 				u.failed = true
 			}
+			u.failures += anyway + byIncident
 			if anyway > 0 {
 				u.failedAnyway = true
 			}
@@ -529,18 +539,23 @@ func (g *impactGen) requests(w window, u *impactUser) {
 	}
 }
 
+// seenChance is the chance that a failure leaves a kept observation: its
+// error event or its log line is kept, each independently with the rate.
+func (g *impactGen) seenChance() float64 {
+	p := g.spec.SampleRate
+	if g.spec.FailureLogs {
+		return 1 - (1-p)*(1-p)
+	}
+	return p
+}
+
 // failures writes the kept observations of n failed requests.
 func (g *impactGen) failures(w window, u *impactUser, svc string, inScope bool, n int, incident bool) {
 	if n == 0 {
 		return
 	}
 	p := g.spec.SampleRate
-	// A failure is seen when its error event or its log line is kept,
-	// each independently with p.
-	seen := p
-	if g.spec.FailureLogs {
-		seen = 1 - (1-p)*(1-p)
-	}
+	seen := g.seenChance()
 	kept := binomialN(g.r, n, seen)
 	if w.incident && inScope {
 		g.truth.KeptFailures += kept

@@ -128,6 +128,10 @@ func TestGenerateImpactTruthMatchesBatch(t *testing.T) {
 					t.Errorf("%s: batch has %d, truth says %d", c.what, c.got, c.want)
 				}
 			}
+			// At rate 1 every affected user is certain to be seen.
+			if math.Abs(truth.ExpectedSeen-float64(truth.AffectedUsers)) > 1e-9 {
+				t.Errorf("expected seen %v at rate 1, want every one of %d affected users", truth.ExpectedSeen, truth.AffectedUsers)
+			}
 			// The scenario must be one: someone affected, not everyone
 			// active affected unless the spec says so.
 			if truth.AffectedUsers == 0 || truth.ExcessUsers > truth.AffectedUsers || truth.AffectedUsers > truth.ActiveUsers {
