@@ -103,7 +103,11 @@ func (a *Analyzer) Impact(ctx context.Context, q Query) (Report, error) {
 	rep.ActiveUsers = est.Estimate(tablesByService(active, 0, store.Users, nil)[""])
 	// Failing users are active users: the estimate of the active cannot
 	// be below the failing ones seen.
-	rep.ActiveUsers.Estimate = max(rep.ActiveUsers.Estimate, float64(rep.AffectedUsers.Observed))
+	if seen := float64(rep.AffectedUsers.Observed); rep.ActiveUsers.Estimate < seen {
+		rep.ActiveUsers.Estimate = seen
+		rep.ActiveUsers.Low = max(rep.ActiveUsers.Low, seen)
+		rep.ActiveUsers.High = max(rep.ActiveUsers.High, seen)
+	}
 
 	// The baseline: what the same scope loses in comparable windows. A
 	// window without any activity (before the data began) says nothing
