@@ -1,8 +1,11 @@
 package impact
 
 import (
+	"math"
 	"testing"
 	"time"
+
+	"github.com/correlator/correlator/internal/store"
 )
 
 func TestSeverity(t *testing.T) {
@@ -23,5 +26,31 @@ func TestSeverity(t *testing.T) {
 		if got := c.severity(tc.share, tc.users, tc.d); got != tc.want {
 			t.Errorf("severity(share %v, users %v, %s) = %s, want %s", tc.share, tc.users, tc.d, got, tc.want)
 		}
+	}
+}
+
+func TestEffectiveRates(t *testing.T) {
+	row := func(svc string, e store.Entity, rate float64, errs, logs, both uint64) store.FreqRow {
+		return store.FreqRow{Entity: e, Service: svc, Rate: rate, Seen: 1, Entities: 1, Errors: errs, Logs: logs, Both: both}
+	}
+	rows := []store.FreqRow{
+		// At 0.1 both sources keep a tenth of the failures, independently.
+		row("", store.Users, 0.1, 60, 50, 5), row("", store.Users, 0.1, 40, 50, 5),
+		// Rows that must not count: a service's, the customers', rate 1.
+		row("api", store.Users, 0.1, 1000, 0, 0), row("", store.Customers, 0.1, 1000, 1000, 1000),
+		row("", store.Users, 1, 10, 10, 10),
+		// At 0.25 only error events: their rate stands.
+		row("", store.Users, 0.25, 80, 0, 0),
+	}
+	eff := effectiveRates(rows, 0)
+	// pe = pl = (10 + 20·0.1)/(100 + 20) = 0.1: seen with 1 − 0.9².
+	if got := eff[0.1]; math.Abs(got-0.19) > 1e-9 {
+		t.Errorf("effective rate at 0.1 = %v, want 0.19", got)
+	}
+	if _, ok := eff[0.25]; ok || len(eff) != 1 {
+		t.Errorf("effective rates %v, want only 0.1's", eff)
+	}
+	if got := effectiveRates(rows, 1); len(got) != 0 {
+		t.Errorf("another window's rates: %v", got)
 	}
 }

@@ -17,7 +17,6 @@ import (
 type Store interface {
 	FailureFrequencies(ctx context.Context, scope store.FailureScope) ([]store.FreqRow, error)
 	ActiveUserFrequencies(ctx context.Context, scope store.FailureScope) ([]store.FreqRow, error)
-	FailureOverlap(ctx context.Context, scope store.FailureScope) ([]store.Overlap, error)
 	FailuresByCustomer(ctx context.Context, scope store.FailureScope) ([]store.CustomerFailures, error)
 	FailuresByRoute(ctx context.Context, scope store.FailureScope) ([]store.RouteFailures, error)
 }
@@ -79,21 +78,19 @@ func (a *Analyzer) Impact(ctx context.Context, q Query) (Report, error) {
 	}
 	var (
 		freq, active []store.FreqRow
-		overlap      []store.Overlap
 		byCustomer   []store.CustomerFailures
 		byRoute      []store.RouteFailures
 	)
 	var g group
 	g.Go(func() (err error) { freq, err = a.st.FailureFrequencies(ctx, scope); return })
 	g.Go(func() (err error) { active, err = a.st.ActiveUserFrequencies(ctx, scope); return })
-	g.Go(func() (err error) { overlap, err = a.st.FailureOverlap(ctx, scope); return })
 	g.Go(func() (err error) { byCustomer, err = a.st.FailuresByCustomer(ctx, scope); return })
 	g.Go(func() (err error) { byRoute, err = a.st.FailuresByRoute(ctx, scope); return })
 	if err := g.Wait(); err != nil {
 		return Report{}, fmt.Errorf("impact: %w", err)
 	}
 	tables := func(win int, e store.Entity) map[string][]Frequencies {
-		return tablesByService(freq, win, e, effectiveRates(overlap, win))
+		return tablesByService(freq, win, e, effectiveRates(freq, win))
 	}
 
 	est := Estimator{Level: a.cfg.Level}
@@ -193,15 +190,32 @@ const overlapPrior = 20
 // Then a failure escapes only if both missed it, and the share of one
 // source's failures that the other also kept measures how surely each
 // keeps one (its rate times how many failures it reports at all).
-func effectiveRates(overlap []store.Overlap, win int) map[float64]float64 {
-	eff := map[float64]float64{}
-	for _, o := range overlap {
-		if o.Window != win || o.Errors == 0 || o.Logs == 0 {
+func effectiveRates(rows []store.FreqRow, win int) map[float64]float64 {
+	// The users' rows of the whole scope count every failure with a user
+	// once.
+	type counts struct{ errors, logs, both float64 }
+	by := map[float64]*counts{}
+	for _, r := range rows {
+		if r.Window != win || r.Entity != store.Users || r.Service != "" || r.Rate >= 1 {
 			continue
 		}
-		pe := (float64(o.Both) + overlapPrior*o.Rate) / (float64(o.Logs) + overlapPrior)
-		pl := (float64(o.Both) + overlapPrior*o.Rate) / (float64(o.Errors) + overlapPrior)
-		eff[o.Rate] = min(max(1-(1-pe)*(1-pl), o.Rate), 1)
+		c := by[r.Rate]
+		if c == nil {
+			c = &counts{}
+			by[r.Rate] = c
+		}
+		c.errors += float64(r.Errors)
+		c.logs += float64(r.Logs)
+		c.both += float64(r.Both)
+	}
+	eff := map[float64]float64{}
+	for rate, c := range by {
+		if c.errors == 0 || c.logs == 0 {
+			continue
+		}
+		pe := (c.both + overlapPrior*rate) / (c.logs + overlapPrior)
+		pl := (c.both + overlapPrior*rate) / (c.errors + overlapPrior)
+		eff[rate] = min(max(1-(1-pe)*(1-pl), rate), 1)
 	}
 	return eff
 }

@@ -164,24 +164,36 @@ type FreqRow struct {
 	Rate     float64
 	Seen     int
 	Entities uint64
+	// Of the failures these entities were counted by, Errors were kept
+	// as error events, Logs as log lines and Both as both (at Rate). When
+	// both sources sample the same failures independently, a failure is
+	// seen with probability 1 − (1 − pₑ)(1 − pₗ), more than either rate:
+	// Both/Logs estimates how surely the error events keep a failure (their
+	// rate times the share of failures they report at all), Both/Errors
+	// the logs'. Active-user rows leave them 0.
+	Errors, Logs, Both uint64
 }
 
 // MaxSeen is the last bin of a frequency table.
 const MaxSeen = 64
 
 // frequencyQuery tabulates users and customers by how often they were seen
-// failing, per window, for the scope as a whole and per service (the
+// failing, and how the two sources saw those failures, per window, for the scope as a whole and per service (the
 // grouping set without the service leaves it empty). An entity's count is of
 // its failures at the highest rate it was seen at: the entities filed
 // under a rate are those with no failure kept more surely, which is what
 // the estimator assumes.
 const frequencyQuery = `
 WITH %s
-SELECT win, kind, service, rate, least(x, {max_seen:UInt32}) AS seen, count() AS entities
+SELECT win, kind, service, rate, least(x, {max_seen:UInt32}) AS seen, count() AS entities,
+       sum(xe), sum(xl), sum(xb)
 FROM (
-    SELECT win, kind, service, who, max(r) AS rate, argMax(n, r) AS x
+    SELECT win, kind, service, who, max(r) AS rate, argMax(n, r) AS x,
+           argMax(ne, r) AS xe, argMax(nl, r) AS xl, argMax(nb, r) AS xb
     FROM (
-        SELECT win, kind, service, who, round(rate, 6) AS r, count() AS n
+        SELECT win, kind, service, who, round(rate, 6) AS r, count() AS n,
+               countIf(round(rate_errors, 6) = r) AS ne, countIf(round(rate_logs, 6) = r) AS nl,
+               countIf(round(rate_errors, 6) = r AND round(rate_logs, 6) = r) AS nb
         FROM failures
         ARRAY JOIN ['user', 'customer'] AS kind, [user, customer] AS who
         WHERE who != ''
@@ -215,7 +227,7 @@ func (s *Store) FailureFrequencies(ctx context.Context, scope FailureScope) ([]F
 		var win int32
 		var kind string
 		var seen uint64
-		if err := r.Scan(&win, &kind, &f.Service, &f.Rate, &seen, &f.Entities); err != nil {
+		if err := r.Scan(&win, &kind, &f.Service, &f.Rate, &seen, &f.Entities, &f.Errors, &f.Logs, &f.Both); err != nil {
 			return err
 		}
 		f.Window, f.Entity, f.Seen = int(win), Entity(kind), int(seen)
@@ -274,48 +286,6 @@ func (s *Store) ActiveUserFrequencies(ctx context.Context, scope FailureScope) (
 		}
 		f.Window, f.Seen = int(win), int(seen)
 		out = append(out, f)
-		return nil
-	})
-	return out, err
-}
-
-// Overlap counts, among the sampled failures of one window filed under one
-// rate, those the error events kept, those the logs kept, and those both
-// kept, at that rate. When both sources sample the same failures
-// independently, a failure is seen with probability 1 − (1 − pₑ)(1 − pₗ),
-// more than either rate: Both/Logs estimates how surely the error events
-// keep a failure (their rate times the share of failures they report at
-// all), and Both/Errors the logs'.
-type Overlap struct {
-	Window             int
-	Rate               float64
-	Errors, Logs, Both uint64
-}
-
-const overlapQuery = `
-WITH %s
-SELECT win, r, countIf(round(rate_errors, 6) = r), countIf(round(rate_logs, 6) = r),
-       countIf(round(rate_errors, 6) = r AND round(rate_logs, 6) = r)
-FROM (SELECT *, round(rate, 6) AS r FROM failures WHERE rate < 1)
-GROUP BY win, r
-ORDER BY win, r`
-
-// FailureOverlap returns, per window and sampling rate below 1, how the
-// scope's failures were seen by error events and logs.
-func (s *Store) FailureOverlap(ctx context.Context, scope FailureScope) ([]Overlap, error) {
-	if err := scope.check(); err != nil {
-		return nil, err
-	}
-	q := fmt.Sprintf(overlapQuery, failuresCTE(s.logs, len(scope.Windows)))
-	var out []Overlap
-	err := s.query(ctx, "failure_overlap", q, scope.params(), func(r Rows) error {
-		var o Overlap
-		var win int32
-		if err := r.Scan(&win, &o.Rate, &o.Errors, &o.Logs, &o.Both); err != nil {
-			return err
-		}
-		o.Window = int(win)
-		out = append(out, o)
 		return nil
 	})
 	return out, err

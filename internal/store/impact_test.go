@@ -82,23 +82,25 @@ func TestFailureFrequencies(t *testing.T) {
 		// u1: t1 was kept for sure by the access log, so u1 is filed
 		// under rate 1 with that one failure; u2 under 1 (its log line);
 		// u3 under 0.5, seen twice (the third failure is past the window).
+		// Errors, Logs, Both: how the failures counted were kept (u1's t1
+		// by the access log at rate 1; u3's by error events at 0.5).
 		want := []store.FreqRow{
-			{Service: "", Rate: 0.5, Seen: 2, Entities: 1},
-			{Service: "", Rate: 1, Seen: 1, Entities: 2},
-			{Service: "api", Rate: 0.5, Seen: 2, Entities: 1},
-			{Service: "api", Rate: 1, Seen: 1, Entities: 1},
-			{Service: "web", Rate: 1, Seen: 1, Entities: 1},
+			{Service: "", Rate: 0.5, Seen: 2, Entities: 1, Errors: 2},
+			{Service: "", Rate: 1, Seen: 1, Entities: 2, Logs: 2},
+			{Service: "api", Rate: 0.5, Seen: 2, Entities: 1, Errors: 2},
+			{Service: "api", Rate: 1, Seen: 1, Entities: 1, Logs: 1},
+			{Service: "web", Rate: 1, Seen: 1, Entities: 1, Logs: 1},
 		}
 		if !reflect.DeepEqual(users, want) {
 			t.Errorf("users:\ngot  %+v\nwant %+v", users, want)
 		}
 		cust := byEntity(rows, store.Customers)
 		wantCust := []store.FreqRow{
-			{Service: "", Rate: 0.5, Seen: 2, Entities: 1},
-			{Service: "", Rate: 1, Seen: 2, Entities: 1},
-			{Service: "api", Rate: 0.5, Seen: 2, Entities: 1},
-			{Service: "api", Rate: 1, Seen: 1, Entities: 1},
-			{Service: "web", Rate: 1, Seen: 1, Entities: 1},
+			{Service: "", Rate: 0.5, Seen: 2, Entities: 1, Errors: 2},
+			{Service: "", Rate: 1, Seen: 2, Entities: 1, Logs: 2},
+			{Service: "api", Rate: 0.5, Seen: 2, Entities: 1, Errors: 2},
+			{Service: "api", Rate: 1, Seen: 1, Entities: 1, Logs: 1},
+			{Service: "web", Rate: 1, Seen: 1, Entities: 1, Logs: 1},
 		}
 		if !reflect.DeepEqual(cust, wantCust) {
 			t.Errorf("customers:\ngot  %+v\nwant %+v", cust, wantCust)
@@ -185,23 +187,29 @@ func TestFailuresByCustomerAndRoute(t *testing.T) {
 	})
 }
 
-func TestFailureOverlap(t *testing.T) {
+func TestFailureFrequenciesCountOverlap(t *testing.T) {
 	forEachEngine(t, func(t *testing.T, s *store.Store) {
 		ctx := context.Background()
 		b := impactBatch()
-		// t2 is also seen by a log line sampled at 0.5, as its error was.
-		b.Logs = append(b.Logs, event.LogRecord{Time: t0.Add(6 * time.Minute), Service: "api", Severity: "ERROR", Body: "boom",
-			UserID: "u1", TraceID: "t2", Attributes: map[string]string{"sample_rate": "0.5"}})
+		// u3's t4 is also seen by a log line sampled at 0.5, as its error was.
+		b.Logs = append(b.Logs, event.LogRecord{Time: t0.Add(8 * time.Minute), Service: "api", Severity: "ERROR", Body: "boom",
+			UserID: "u3", CustomerID: "c2", TraceID: "t4", Attributes: map[string]string{"sample_rate": "0.5"}})
 		if err := s.Write(ctx, b); err != nil {
 			t.Fatal(err)
 		}
-		got, err := s.FailureOverlap(ctx, store.FailureScope{Services: []string{"api", "web"}, Windows: []store.Window{{t0.Add(-time.Hour), t0}, {t0, t0.Add(time.Hour)}}})
+		rows, err := s.FailureFrequencies(ctx, store.FailureScope{Services: []string{"api", "web"}, Windows: []store.Window{{t0.Add(-time.Hour), t0}, {t0, t0.Add(time.Hour)}}})
 		if err != nil {
 			t.Fatal(err)
 		}
-		// At 0.5: t2..t5 and t7 by errors, t2 by logs too; t1 was seen
-		// unsampled and is not among them.
-		want := []store.Overlap{{Window: 1, Rate: 0.5, Errors: 5, Logs: 1, Both: 1}}
+		var got []store.FreqRow
+		for _, r := range rows {
+			if r.Entity == store.Users && r.Service == "" && r.Rate < 1 {
+				got = append(got, r)
+			}
+		}
+		// At 0.5, in the second window: u3's t4 and t5 by error events, t4
+		// by a log line too; the anonymous t7 counts for no user.
+		want := []store.FreqRow{{Window: 1, Entity: store.Users, Rate: 0.5, Seen: 2, Entities: 1, Errors: 2, Logs: 1, Both: 1}}
 		if !reflect.DeepEqual(got, want) {
 			t.Errorf("got %+v, want %+v", got, want)
 		}
