@@ -20,8 +20,9 @@ build:
 demo: chdb build
 	./$(BIN) demo
 
-# The evaluation suite: every scenario family, engine beside the baseline,
-# PASS/FAIL per target, on the test split (seeds the model never saw).
+# The evaluation suites, on the test split (seeds never tuned on): every
+# ranking scenario family, engine beside the baseline, then the impact
+# scenarios with known affected users; PASS/FAIL per target.
 eval: chdb build
 	./$(BIN) eval --split test --json eval-test.json
 
@@ -45,8 +46,9 @@ bench: chdb
 	$(GO) test -run '^$$' -bench . -benchtime 1x -benchmem ./internal/api/ ./internal/store/... ./internal/correlate/
 	$(GO) test -run '^$$' -bench . -benchmem ./internal/ingest/ ./internal/scenario/
 
-# What changed? over a store of 10M errors, 50M log lines, 100k metric
-# points and 10k changes (minutes and GBs of disk).
+# What changed? (2h) and impact (1h, one service and all twelve) over a
+# store of 10M errors, 50M log lines, 100k metric points and 10k changes
+# (minutes and GBs of disk).
 bench-big: chdb
 	CORRELATOR_BIG_BENCH=1 $(GO) test -run '^$$' -bench BigStore -benchtime 1x -timeout 60m ./internal/correlate/
 
