@@ -23,7 +23,7 @@ func cmdImpact(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	service := fs.String("service", "", "the services in scope, comma-separated (or --incident)")
 	from := fs.String("from", "", "window start: RFC 3339, Unix ms, now or -1h")
 	to := fs.String("to", "now", "window end")
-	onset := fs.String("onset", "", "symptom onset, if it differs from --from")
+	onset := fs.String("onset", "", "symptom onset, reported with the window (default --from; the baselines are placed against --from)")
 	incident := fs.String("incident", "", "an incident id: its services and window")
 	customers := fs.Bool("customers", false, "list every affected customer (the support team's export)")
 	format := fs.String("format", "table", "output: table, csv (with --customers) or json")
@@ -105,7 +105,9 @@ func flagError(err error) error {
 var customerColumns = []string{"customer", "users_affected", "users_estimated", "failures", "first_failure_utc", "last_failure_utc", "top_error", "services"}
 
 // writeCustomersCSV writes the customer export (RFC 4180, a header row,
-// times in RFC 3339 UTC) that a spreadsheet opens as it is.
+// times in RFC 3339 UTC) that a spreadsheet opens as it is. Customer ids
+// and error messages come from telemetry, so a cell a spreadsheet would
+// take for a formula (=, +, -, @, tab, CR) is prefixed with a quote.
 func writeCustomersCSV(w io.Writer, cs []impact.Customer) error {
 	cw := csv.NewWriter(w)
 	if err := cw.Write(customerColumns); err != nil {
@@ -113,15 +115,24 @@ func writeCustomersCSV(w io.Writer, cs []impact.Customer) error {
 	}
 	for _, c := range cs {
 		if err := cw.Write([]string{
-			c.Customer, fmt.Sprint(c.Users), fmt.Sprintf("%.0f", c.UsersEstimate), fmt.Sprintf("%.0f", c.Failures),
+			csvText(c.Customer), fmt.Sprint(c.Users), fmt.Sprintf("%.0f", c.UsersEstimate), fmt.Sprintf("%.0f", c.Failures),
 			c.FirstFailure.UTC().Format(time.RFC3339), c.LastFailure.UTC().Format(time.RFC3339),
-			c.TopError, strings.Join(c.Services, " "),
+			csvText(c.TopError), csvText(strings.Join(c.Services, " ")),
 		}); err != nil {
 			return err
 		}
 	}
 	cw.Flush()
 	return cw.Error()
+}
+
+// csvText neutralises a cell that a spreadsheet would evaluate (OWASP's
+// advice for CSV injection).
+func csvText(s string) string {
+	if s != "" && strings.ContainsRune("=+-@\t\r", rune(s[0])) {
+		return "'" + s
+	}
+	return s
 }
 
 // printImpact prints a report for a person.
@@ -141,7 +152,7 @@ func printImpact(w io.Writer, r impact.Report) {
 	}
 	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "\tSEEN\tESTIMATE\t90% INTERVAL\tBASELINE\tEXCESS (INTERVAL)")
+	fmt.Fprintf(tw, "\tSEEN\tESTIMATE\t%.0f%% INTERVAL\tBASELINE\tEXCESS (INTERVAL)\n", 100*r.Level)
 	row := func(name string, a impact.Affected) {
 		fmt.Fprintf(tw, "%s\t%d\t%.0f\t%.0f – %.0f\t%.0f\t%.0f (%.0f – %.0f)\n", name, a.Observed, a.Estimate, a.Low, a.High, a.Baseline, a.Excess, a.ExcessLow, a.ExcessHigh)
 	}

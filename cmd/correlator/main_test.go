@@ -1099,3 +1099,20 @@ func metricValue(t *testing.T, s *server, name string) float64 {
 	}
 	return -1
 }
+
+func TestCSVTextDefusesFormulas(t *testing.T) {
+	for in, want := range map[string]string{
+		"cus_1":              "cus_1",
+		"=HYPERLINK(\"x\")":  "'=HYPERLINK(\"x\")",
+		"+1":                 "'+1",
+		"-2":                 "'-2",
+		"@SUM(A1)":           "'@SUM(A1)",
+		"\tx":                "'\tx",
+		"":                   "",
+		"TimeoutError: = no": "TimeoutError: = no",
+	} {
+		if got := csvText(in); got != want {
+			t.Errorf("csvText(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

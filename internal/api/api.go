@@ -5,6 +5,7 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -203,12 +204,21 @@ func (s *Server) wrap(name string, h handlerFunc) http.Handler {
 	})
 }
 
+// writeJSON encodes v before it writes the status, so that a value that
+// cannot be encoded (a NaN) is a 500 with a message, not a 200 without a
+// body.
 func writeJSON(w http.ResponseWriter, code int, v any) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		code = http.StatusInternalServerError
+		buf.Reset()
+		fmt.Fprintf(&buf, `{"status":"error","errorType":%q,"error":%q}`+"\n", errInternal, "encode response: "+err.Error())
+	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(code)
-	enc := json.NewEncoder(w)
-	enc.SetEscapeHTML(false)
-	_ = enc.Encode(v)
+	_, _ = w.Write(buf.Bytes())
 }
 
 // auth requires a bearer token allowing scope, unless no token is

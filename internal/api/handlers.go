@@ -218,10 +218,17 @@ func ImpactQuery(ctx context.Context, v url.Values, incidents impact.IncidentRea
 			return impact.Query{}, &apiError{errUnavailable, errors.New("no incident store configured")}
 		}
 		q, err := impact.IncidentQuery(ctx, incidents, id, now)
-		if errors.Is(err, impact.ErrUnknownIncident) {
+		var bad *impact.IncidentError
+		switch {
+		case errors.Is(err, impact.ErrUnknownIncident), errors.As(err, &bad):
 			return impact.Query{}, badParam("incident", err)
+		case err != nil:
+			return impact.Query{}, err
 		}
-		return q, err
+		if err := q.Validate(); err != nil {
+			return impact.Query{}, badParam("incident", fmt.Errorf("incident %s: %w", id, err))
+		}
+		return q, nil
 	}
 	var q impact.Query
 	for _, s := range v["service"] {

@@ -156,6 +156,17 @@ func TestImpactOfIncident(t *testing.T) {
 
 func TestImpactParameters(t *testing.T) {
 	h := impactHarness(t)
+	// Stored incidents that cannot be asked about as they are: a 400
+	// naming the incident, not a 500.
+	for _, in := range []store.Incident{
+		{ID: "inc-long", Services: []string{"api"}, OpenedAt: t0, ResolvedAt: t0.Add(10 * 24 * time.Hour), UpdatedAt: t0},
+		{ID: "inc-nosvc", OpenedAt: t0, ResolvedAt: t0.Add(time.Hour), UpdatedAt: t0},
+		{ID: "inc-backwards", Services: []string{"api"}, OpenedAt: t0, ResolvedAt: t0.Add(-time.Hour), UpdatedAt: t0},
+	} {
+		if err := h.st.WriteIncident(context.Background(), in); err != nil {
+			t.Fatal(err)
+		}
+	}
 	for _, tt := range []struct{ query, want string }{
 		{"", `invalid parameter "service": required`},
 		{"service=api", `invalid parameter "from": required`},
@@ -164,6 +175,9 @@ func TestImpactParameters(t *testing.T) {
 		{"service=api&from=-400h", "longer than"},
 		{"incident=inc-nope", `invalid parameter "incident": unknown incident "inc-nope"`},
 		{"incident=inc-1&service=api", `invalid parameter "service": not allowed with incident`},
+		{"incident=inc-long", `invalid parameter "incident": incident inc-long: to: the window is 240h0m0s, longer than`},
+		{"incident=inc-nosvc", `invalid parameter "incident": incident inc-nosvc: services: none given`},
+		{"incident=inc-backwards", `invalid parameter "incident": incident inc-backwards: resolved at`},
 	} {
 		t.Run(tt.query, func(t *testing.T) {
 			resp := h.do(t, request{path: "/api/v1/impact?" + tt.query})

@@ -23,7 +23,8 @@ type Config struct {
 
 // Baseline chooses the baseline windows, each as long as the question's.
 type Baseline struct {
-	// BeforeOnset uses the window that ends where the incident's starts.
+	// BeforeOnset uses the window that ends where the question's (the
+	// incident's) starts.
 	BeforeOnset bool `yaml:"before_onset" json:"before_onset"`
 	// WeeksBack uses the same weekday and hours 1..WeeksBack weeks earlier
 	// (0 turns them off, at most 8).
@@ -105,16 +106,33 @@ func (c Config) Validate() error {
 	return errors.Join(errs...)
 }
 
-// baselines are the baseline windows of [from, to).
+// baselines are the baseline windows of [from, to). A window that would
+// overlap the question's or one already chosen is left out (a question
+// longer than half a week overlaps the window a week back before it): a
+// failure must count in one window only.
 func (c Config) baselines(from, to time.Time) []Span {
 	d := to.Sub(from)
-	var out []Span
+	var cands []Span
 	if c.Baseline.BeforeOnset {
-		out = append(out, Span{From: from.Add(-d), To: from})
+		cands = append(cands, Span{From: from.Add(-d), To: from})
 	}
 	for w := 1; w <= c.Baseline.WeeksBack; w++ {
 		back := time.Duration(w) * 7 * 24 * time.Hour
-		out = append(out, Span{From: from.Add(-back), To: to.Add(-back)})
+		cands = append(cands, Span{From: from.Add(-back), To: to.Add(-back)})
+	}
+	taken := []Span{{From: from, To: to}}
+	var out []Span
+	for _, s := range cands {
+		overlaps := false
+		for _, t := range taken {
+			if s.From.Before(t.To) && t.From.Before(s.To) {
+				overlaps = true
+			}
+		}
+		if !overlaps {
+			out = append(out, s)
+			taken = append(taken, s)
+		}
 	}
 	return out
 }

@@ -54,3 +54,21 @@ func TestEffectiveRates(t *testing.T) {
 		t.Errorf("another window's rates: %v", got)
 	}
 }
+
+func TestBaselinesNeverOverlap(t *testing.T) {
+	from := time.Date(2026, 11, 20, 0, 0, 0, 0, time.UTC)
+	c := DefaultConfig()
+	// An hour: the hour before and the same hour a week back.
+	if got := c.baselines(from, from.Add(time.Hour)); len(got) != 2 || !got[0].To.Equal(from) || !got[1].From.Equal(from.Add(-7*24*time.Hour)) {
+		t.Errorf("1h: %+v", got)
+	}
+	// Five days: the week-back window would overlap the five days before.
+	if got := c.baselines(from, from.Add(5*24*time.Hour)); len(got) != 1 || !got[0].To.Equal(from) {
+		t.Errorf("5 days: %+v, want only the window before", got)
+	}
+	// Without the window before, a week back stays.
+	c.Baseline.BeforeOnset = false
+	if got := c.baselines(from, from.Add(5*24*time.Hour)); len(got) != 1 || !got[0].To.Equal(from.Add(-2*24*time.Hour)) {
+		t.Errorf("5 days, week back only: %+v", got)
+	}
+}

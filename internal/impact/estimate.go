@@ -68,9 +68,15 @@ func (e Estimator) level() float64 {
 	return e.Level
 }
 
+// MinRate is the smallest sampling rate the estimator works with; the
+// store clamps lower rates (and a 0) to it.
+const MinRate = 1e-6
+
 // Estimate combines the tables of every sampling rate. An entity belongs
 // to exactly one table (the store files it under the highest rate it was
-// seen at), so the estimates and their intervals' ends add up.
+// seen at), so the estimates add up; the intervals' ends are added too,
+// which makes the interval of several sampled tables conservative (wider
+// than the level).
 func (e Estimator) Estimate(tables []Frequencies) Count {
 	var c Count
 	for _, t := range tables {
@@ -79,6 +85,9 @@ func (e Estimator) Estimate(tables []Frequencies) Count {
 			continue
 		}
 		c.Observed += obs
+		if !(t.Rate > 0) {
+			t.Rate = MinRate // the store clamps rates; a caller may not have
+		}
 		if t.Rate >= 1 {
 			c.Estimate += float64(obs)
 			c.Low += float64(obs)
@@ -102,7 +111,7 @@ func (e Estimator) fit(tables []Frequencies) float64 {
 		if t.Rate >= 1 {
 			total += float64(t.Observed())
 		} else if t.Observed() > 0 {
-			total += fitNPMLE(t.Seen[:], t.Rate).total
+			total += fitNPMLE(t.Seen[:], max(t.Rate, MinRate)).total
 		}
 	}
 	return total
@@ -212,7 +221,7 @@ func (f fit) profile(level float64) (lo, hi float64) {
 			} else {
 				outside = mid
 			}
-			if outside-inside < 1e-3*f.total+0.5 {
+			if math.Abs(outside-inside) < 1e-3*f.total+0.5 {
 				break
 			}
 		}

@@ -171,3 +171,51 @@ func binomial(r *rand.Rand, n int64, p float64) int64 {
 	}
 	return k
 }
+
+// TestProfileMatchesScan checks the bisection against a plain scan of the
+// profile likelihood: the interval's ends are where the scan crosses the
+// cut-off.
+func TestProfileMatchesScan(t *testing.T) {
+	r := rand.New(rand.NewPCG(4, 4))
+	for _, p := range []float64{0.5, 0.1, 0.02} {
+		obs := observe(r, population(r, 5000, 1.6, 5, 0.5), p)
+		f := fitNPMLE(obs.Seen[:], p)
+		lo, hi := f.profile(0.9)
+		s := float64(f.observed)
+		m := newEM(f.seen, s, f.ker)
+		ll := func(n float64) float64 {
+			m.missed = n - s
+			pi := slices.Clone(f.pi)
+			for j := range pi {
+				pi[j] = 0.9*pi[j] + 0.1/float64(len(pi))
+			}
+			return m.solve(pi, 500, 1e-10)
+		}
+		best := ll(f.total)
+		crit := 1.6448536269514722 * 1.6448536269514722 / 2
+		scanLo, scanHi := f.total, f.total
+		for n := s; n <= s/p; n += (s/p - s) / 400 {
+			if best-ll(n) <= crit {
+				scanLo, scanHi = min(scanLo, n), max(scanHi, n)
+			}
+		}
+		step := (s/p - s) / 400
+		if math.Abs(lo-scanLo) > step+0.01*f.total || math.Abs(hi-scanHi) > step+0.01*f.total {
+			t.Errorf("p=%g: profile [%.1f, %.1f], scan [%.1f, %.1f] (estimate %.1f, step %.1f)", p, lo, hi, scanLo, scanHi, f.total, step)
+		}
+		if !(lo < f.total && f.total < hi) {
+			t.Errorf("p=%g: estimate %.1f outside its interval [%.1f, %.1f]", p, f.total, lo, hi)
+		}
+	}
+}
+
+func TestEstimateRateZero(t *testing.T) {
+	f := Frequencies{Rate: 0}
+	f.Seen[1] = 10
+	c := Estimator{}.Estimate([]Frequencies{f})
+	for _, v := range []float64{c.Estimate, c.Low, c.High} {
+		if math.IsNaN(v) || math.IsInf(v, 0) || v < 10 {
+			t.Fatalf("rate 0: %+v, want finite counts of at least the 10 seen", c)
+		}
+	}
+}

@@ -94,17 +94,20 @@ func (a *Analyzer) Impact(ctx context.Context, q Query) (Report, error) {
 	}
 
 	est := Estimator{Level: a.cfg.Level}
+	rep.Level = est.level()
 	perService := tables(0, store.Users)
 	rep.AffectedUsers.Count = est.Estimate(perService[""])
 	rep.AffectedCustomers.Count = est.Estimate(tables(0, store.Customers)[""])
 	rep.ActiveUsers = est.Estimate(tablesByService(active, 0, store.Users, nil)[""])
 	// Failing users are active users: the estimate of the active cannot
 	// be below the failing ones seen.
-	if seen := float64(rep.AffectedUsers.Observed); rep.ActiveUsers.Estimate < seen {
-		rep.ActiveUsers.Estimate = seen
-		rep.ActiveUsers.Low = max(rep.ActiveUsers.Low, seen)
-		rep.ActiveUsers.High = max(rep.ActiveUsers.High, seen)
-	}
+	// Failing users are active users: the active cannot be fewer than
+	// the failing, seen or estimated (two estimates from different logs
+	// can disagree), so the share stays within 1.
+	act, aff := &rep.ActiveUsers, rep.AffectedUsers
+	act.Estimate = max(act.Estimate, aff.Estimate)
+	act.Low = max(act.Low, float64(aff.Observed))
+	act.High = max(act.High, act.Estimate)
 
 	// The baseline: what the same scope loses in comparable windows. A
 	// window without any activity (before the data began) says nothing
@@ -221,10 +224,11 @@ func effectiveRates(rows []store.FreqRow, win int) map[float64]float64 {
 }
 
 // setExcess sets the baseline (the mean estimate of the baseline windows)
-// and the excess over it. The excess interval adds, in quadrature to the
-// estimate's, the baseline's own noise: the count of users who fail anyway
-// varies like a Poisson count around its mean, and the windows disagree
-// by their spread.
+// and the excess over it, at least 0. The excess interval adds, in
+// quadrature to the estimate's, the baseline's own noise: the count of
+// users who fail anyway varies like a Poisson count around its mean, or
+// by the windows' spread when that is larger. The baseline windows' own
+// sampling error is not in it.
 func (a *Affected) setExcess(windows []float64, z float64) {
 	if len(windows) == 0 {
 		a.Excess, a.ExcessLow, a.ExcessHigh = a.Estimate, a.Low, a.High
@@ -241,7 +245,7 @@ func (a *Affected) setExcess(windows []float64, z float64) {
 		for _, w := range windows {
 			ss += (w - a.Baseline) * (w - a.Baseline)
 		}
-		variance += ss / float64(len(windows)-1)
+		variance = max(variance, ss/float64(len(windows)-1))
 	}
 	sd := math.Sqrt(variance)
 	a.Excess = max(0, a.Estimate-a.Baseline)

@@ -39,7 +39,12 @@ func IncidentQuery(ctx context.Context, r IncidentReader, id string, now time.Ti
 		q.To = in.ResolvedAt
 	}
 	if !q.To.After(q.From) {
-		return Query{}, fmt.Errorf("incident %s: resolved at %s, not after its start %s", id, q.To.UTC().Format(time.RFC3339), q.From.UTC().Format(time.RFC3339))
+		return Query{}, &IncidentError{fmt.Sprintf("incident %s: resolved at %s, not after its start %s", id, q.To.UTC().Format(time.RFC3339), q.From.UTC().Format(time.RFC3339))}
 	}
 	return q, nil
 }
+
+// IncidentError is a stored incident that cannot be asked about as it is.
+type IncidentError struct{ msg string }
+
+func (e *IncidentError) Error() string { return e.msg }

@@ -2,8 +2,10 @@ package impact
 
 import "time"
 
-// Query asks who was hurt in [From, To) in Services. Onset, when known,
-// places the "just before" baseline; zero means From.
+// Query asks who was hurt in [From, To) in Services. Onset, when the
+// symptoms began, is reported with the window (zero, or outside it, means
+// From); the window itself should begin at the onset, since the baselines
+// are placed against From.
 type Query struct {
 	Services []string  `json:"services"`
 	From     time.Time `json:"from"`
@@ -44,7 +46,9 @@ type Affected struct {
 
 // Report is the impact of one window.
 type Report struct {
-	Window            Window   `json:"window"`
+	Window Window `json:"window"`
+	// Level is the coverage of every interval in the report (0.9).
+	Level             float64  `json:"level"`
 	AffectedUsers     Affected `json:"affected_users"`
 	AffectedCustomers Affected `json:"affected_customers"`
 	// ActiveUsers is the sampling-corrected number of distinct users in

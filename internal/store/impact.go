@@ -93,7 +93,7 @@ func windowSQL(n int, col, param, typ string, inclusive bool) (cond, which strin
 // logs is the logs table, from the closed configuration, never input.
 func failuresCTE(logs string, windows int) string {
 	errIn, errWin := windowSQL(windows, "time", "", "DateTime64(3, 'UTC')", false)
-	logKey, _ := windowSQL(windows, "TimestampTime", "_s", "DateTime", true)
+	logKey, _ := windowSQL(windows, "TimestampTime", "_s", "DateTime('UTC')", true)
 	logIn, logWin := windowSQL(windows, "t_", "", "DateTime64(3, 'UTC')", false)
 	return `
 failures AS (
@@ -112,7 +112,7 @@ failures AS (
         SELECT if(trace_id != '', trace_id, id) AS fkey,
                ` + errWin + ` AS win,
                service AS svc_, time AS t_,
-               if(sample_rate > 0 AND sample_rate <= 1, sample_rate, 1) AS rate_,
+               if(sample_rate > 0 AND sample_rate <= 1, greatest(sample_rate, 0.000001), 1) AS rate_,
                user_id AS user_, customer_id AS customer_,
                attributes['http.route'] AS route_,
                substring(if(type != '', concat(type, ': ', message), message), 1, 160) AS what_,
@@ -125,7 +125,7 @@ failures AS (
                ` + logWin + ` AS win,
                toString(ServiceName) AS svc_,
                toDateTime64(Timestamp, 3, 'UTC') AS t_,
-               if(log_rate > 0 AND log_rate <= 1, log_rate, 1) AS rate_,
+               if(log_rate > 0 AND log_rate <= 1, greatest(log_rate, 0.000001), 1) AS rate_,
                LogAttributes['user.id'] AS user_, LogAttributes['customer.id'] AS customer_,
                LogAttributes['http.route'] AS route_,
                multiIf(status >= 500, concat('HTTP ', toString(status), if(route_ != '', concat(' ', route_), '')),
@@ -245,8 +245,10 @@ SELECT win, rate, least(x, {max_seen:UInt32}) AS seen, count() AS users
 FROM (
     SELECT win, who, max(r) AS rate, argMax(n, r) AS x
     FROM (
+      -- A user's log lines and events at the same rate add up.
+      SELECT win, who, r, sum(n) AS n FROM (
         SELECT %[3]s AS win, LogAttributes['user.id'] AS who,
-               round(if(lr > 0 AND lr <= 1, lr, 1), 6) AS r, count() AS n
+               round(if(lr > 0 AND lr <= 1, greatest(lr, 0.000001), 1), 6) AS r, count() AS n
         FROM (
             SELECT Timestamp, LogAttributes, toFloat64OrDefault(LogAttributes['sample_rate'], 1.0) AS lr
             FROM %[1]s
@@ -255,10 +257,12 @@ FROM (
         WHERE who != '' AND win >= 0
         GROUP BY win, who, r
         UNION ALL
-        SELECT %[5]s AS win, user_id AS who, round(if(sample_rate > 0 AND sample_rate <= 1, sample_rate, 1), 6) AS r, count() AS n
+        SELECT %[5]s AS win, user_id AS who, round(if(sample_rate > 0 AND sample_rate <= 1, greatest(sample_rate, 0.000001), 1), 6) AS r, count() AS n
         FROM errors
         WHERE service IN {services:Array(String)} AND %[4]s AND user_id != ''
         GROUP BY win, who, r
+      )
+      GROUP BY win, who, r
     )
     GROUP BY win, who
 )
@@ -272,7 +276,7 @@ func (s *Store) ActiveUserFrequencies(ctx context.Context, scope FailureScope) (
 		return nil, err
 	}
 	n := len(scope.Windows)
-	logKey, _ := windowSQL(n, "TimestampTime", "_s", "DateTime", true)
+	logKey, _ := windowSQL(n, "TimestampTime", "_s", "DateTime('UTC')", true)
 	_, logWin := windowSQL(n, "Timestamp", "", "DateTime64(3, 'UTC')", false)
 	errIn, errWin := windowSQL(n, "time", "", "DateTime64(3, 'UTC')", false)
 	q := fmt.Sprintf(activeQuery, s.logs, logKey, logWin, errIn, errWin)

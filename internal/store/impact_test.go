@@ -215,3 +215,42 @@ func TestFailureFrequenciesCountOverlap(t *testing.T) {
 		}
 	})
 }
+
+func TestActiveUsersAddSourcesAtOneRate(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		// u7 leaves an error event and a log line, both sampled at 0.5; a
+		// sample rate below a millionth (or 0) is read as a millionth.
+		b := &event.Batch{
+			Errors: []event.ErrorEvent{
+				{ID: "a1", Time: t0.Add(time.Minute), Service: "api", UserID: "u7", Level: "error", SampleRate: 0.5, Message: "x"},
+				{ID: "a2", Time: t0.Add(2 * time.Minute), Service: "api", UserID: "u8", Level: "error", SampleRate: 1e-9, Message: "x"},
+			},
+			Logs: []event.LogRecord{{Time: t0.Add(3 * time.Minute), Service: "api", Body: "ok", UserID: "u7", Attributes: map[string]string{"sample_rate": "0.5"}}},
+		}
+		if err := s.Write(ctx, b); err != nil {
+			t.Fatal(err)
+		}
+		scope := store.FailureScope{Services: []string{"api"}, Windows: []store.Window{{t0, t0.Add(time.Hour)}}}
+		got, err := s.ActiveUserFrequencies(ctx, scope)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := []store.FreqRow{
+			{Entity: store.Users, Rate: 1e-6, Seen: 1, Entities: 1},
+			{Entity: store.Users, Rate: 0.5, Seen: 2, Entities: 1},
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("got %+v, want %+v", got, want)
+		}
+		freq, err := s.FailureFrequencies(ctx, scope)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range freq {
+			if !(r.Rate >= 1e-6) {
+				t.Errorf("a rate below the floor: %+v", r)
+			}
+		}
+	})
+}
