@@ -290,7 +290,7 @@ const logLinesQuery = `
 SELECT Timestamp, Body FROM (
     SELECT Timestamp, Body FROM %s
     WHERE ServiceName = {service:String}
-      AND TimestampTime >= {from:DateTime} AND TimestampTime < {to:DateTime}
+      AND TimestampTime >= {from:DateTime('UTC')} AND TimestampTime < {to:DateTime('UTC')}
       AND SeverityNumber >= {min_severity:UInt8}
     ORDER BY cityHash64(Timestamp, Body)
     LIMIT {limit:UInt32})
