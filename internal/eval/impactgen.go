@@ -9,6 +9,7 @@ import (
 
 	"github.com/correlator/correlator/internal/event"
 	"github.com/correlator/correlator/internal/impact"
+	"github.com/correlator/correlator/internal/scenario"
 )
 
 // The impact suite's scenarios model one product's traffic around one
@@ -508,7 +509,7 @@ func (g *impactGen) window(w window) {
 func (g *impactGen) requests(w window, u *impactUser) {
 	s := g.spec
 	for si, svc := range g.services {
-		n := poissonN(g.r, u.activity*g.weights[si])
+		n := scenario.Poisson(g.r, u.activity*g.weights[si])
 		if n == 0 {
 			continue
 		}
@@ -604,12 +605,12 @@ func (g *impactGen) failure(w window, u *impactUser, svc string, incident, keepE
 		status = 503
 	}
 	at := g.instant(w)
-	trace := randHex(r, 32)
+	trace := scenario.HexID(r, 32)
 	route := routes[r.IntN(len(routes))]
 	rate := strconv.FormatFloat(g.spec.SampleRate, 'g', -1, 64)
 	if keepEvent {
 		g.b.Errors = append(g.b.Errors, event.ErrorEvent{
-			ID:          randHex(r, 32),
+			ID:          scenario.HexID(r, 32),
 			Time:        at,
 			Service:     svc,
 			Environment: "production",
@@ -636,7 +637,7 @@ func (g *impactGen) failure(w window, u *impactUser, svc string, incident, keepE
 			UserID:     u.id,
 			CustomerID: u.customer,
 			TraceID:    trace,
-			SpanID:     randHex(r, 16),
+			SpanID:     scenario.HexID(r, 16),
 			Attributes: map[string]string{"http.route": route, "http.status_code": strconv.Itoa(status), "sample_rate": rate},
 		})
 	}
@@ -660,8 +661,8 @@ func (g *impactGen) successes(w window, u *impactUser, svc string, n int) {
 			Body:       fmt.Sprintf("GET %s %d", route, status),
 			UserID:     u.id,
 			CustomerID: u.customer,
-			TraceID:    randHex(r, 32),
-			SpanID:     randHex(r, 16),
+			TraceID:    scenario.HexID(r, 32),
+			SpanID:     scenario.HexID(r, 16),
 			Attributes: map[string]string{"http.route": route, "http.status_code": strconv.Itoa(status), "sample_rate": logRate},
 		})
 	}
@@ -669,7 +670,7 @@ func (g *impactGen) successes(w window, u *impactUser, svc string, n int) {
 	// not a failure.
 	for range binomialN(r, n, warningRate*g.spec.SampleRate) {
 		g.b.Errors = append(g.b.Errors, event.ErrorEvent{
-			ID:          randHex(r, 32),
+			ID:          scenario.HexID(r, 32),
 			Time:        g.instant(w),
 			Service:     svc,
 			Environment: "production",
@@ -679,7 +680,7 @@ func (g *impactGen) successes(w window, u *impactUser, svc string, n int) {
 			Message:     "query took 1200ms",
 			UserID:      u.id,
 			CustomerID:  u.customer,
-			TraceID:     randHex(r, 32),
+			TraceID:     scenario.HexID(r, 32),
 			Level:       "warning",
 			SampleRate:  g.spec.SampleRate,
 		})
@@ -693,39 +694,6 @@ func (g *impactGen) instant(w window) time.Time {
 
 // uniformIn returns a float in [lo, hi).
 func uniformIn(r *rand.Rand, lo, hi float64) float64 { return lo + (hi-lo)*r.Float64() }
-
-// randHex returns n (at most 32) random lowercase hex digits, the shape of
-// event ids (32), trace ids (32) and span ids (16).
-func randHex(r *rand.Rand, n int) string {
-	const digits = "0123456789abcdef"
-	var b [32]byte
-	for i := 0; i < n; i += 16 {
-		v := r.Uint64()
-		for j := i; j < i+16 && j < n; j++ {
-			b[j] = digits[v&15]
-			v >>= 4
-		}
-	}
-	return string(b[:n])
-}
-
-// poissonN draws from Poisson(lambda): exactly by multiplying uniforms for
-// small means, by the rounded normal approximation from 30 on, where it is
-// close enough for request counts.
-func poissonN(r *rand.Rand, lambda float64) int {
-	if lambda <= 0 {
-		return 0
-	}
-	if lambda < 30 {
-		limit, k, p := math.Exp(-lambda), 0, r.Float64()
-		for p > limit {
-			p *= r.Float64()
-			k++
-		}
-		return k
-	}
-	return max(0, int(math.Round(lambda+math.Sqrt(lambda)*r.NormFloat64())))
-}
 
 // binomialN draws from Binomial(n, p): exactly, by geometric waiting times
 // between successes, while n·min(p, 1−p) < 40; by the rounded, clamped

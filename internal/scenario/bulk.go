@@ -42,7 +42,7 @@ func ErrorEvents(seed uint64, n int, start time.Time) []event.ErrorEvent {
 		deploy := r.IntN(n + 1)
 		pods := make([]string, 2+r.IntN(5))
 		for i := range pods {
-			pods[i] = sp.name + "-" + hexID(r, 10) + "-" + hexID(r, 5)
+			pods[i] = sp.name + "-" + HexID(r, 10) + "-" + HexID(r, 5)
 		}
 		tmpls := append(append([]errTemplate(nil), chronicErrors[sp.lang]...), regressionErrors[sp.lang]...)
 		for _, t := range tmpls {
@@ -71,11 +71,11 @@ func ErrorEvents(seed uint64, n int, start time.Time) []event.ErrorEvent {
 
 	users := make([]string, numUsers)
 	for i := range users {
-		users[i] = "usr_" + hexID(r, 12)
+		users[i] = "usr_" + HexID(r, 12)
 	}
 	customers := make([]string, numCustomers)
 	for i := range customers {
-		customers[i] = "cus_" + hexID(r, 10)
+		customers[i] = "cus_" + HexID(r, 10)
 	}
 	gz := rand.NewZipf(r, 1.1, 4, uint64(len(groups)-1))
 	uz := rand.NewZipf(r, 1.1, 8, numUsers-1)
@@ -97,7 +97,7 @@ func ErrorEvents(seed uint64, n int, start time.Time) []event.ErrorEvent {
 			user, customer = users[u], customers[u%numCustomers]
 		}
 		out[i] = event.ErrorEvent{
-			ID:          hexID(r, 32),
+			ID:          HexID(r, 32),
 			Time:        start.Add(time.Duration(i)*bulkInterval + between(r, 0, bulkInterval)),
 			Service:     g.service,
 			Environment: Environment,
@@ -107,7 +107,7 @@ func ErrorEvents(seed uint64, n int, start time.Time) []event.ErrorEvent {
 			Message:     msg,
 			UserID:      user,
 			CustomerID:  customer,
-			TraceID:     hexID(r, 32),
+			TraceID:     HexID(r, 32),
 			Level:       g.fp.tmpl.level,
 			SampleRate:  1,
 			Attributes: map[string]string{

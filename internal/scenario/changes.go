@@ -89,7 +89,7 @@ func (g *generator) scheduleChanges(r *rand.Rand) {
 		kind   event.ChangeKind
 		perDay float64
 	}{{event.ChangeFlag, flagsPerDay}, {event.ChangeConfig, configsPerDay}} {
-		for range max(2, poisson(r, k.perDay*days*busy)) {
+		for range max(2, Poisson(r, k.perDay*days*busy)) {
 			// Mostly in working hours, else whenever (an on-call tweak).
 			t := g.start.Add(between(r, 0, span))
 			if w := g.workingTime(r, t); w.Before(g.end) && r.Float64() < 0.8 {
@@ -177,7 +177,7 @@ func (g *generator) finalizeChanges(r *rand.Rand) {
 				ss.cur, ss.canary = next, ""
 			}
 			ss.pr += 1 + r.IntN(40)
-			c.Commit = hexID(r, 32) + hexID(r, 8)
+			c.Commit = HexID(r, 32) + HexID(r, 8)
 			c.Title = fmt.Sprintf("Merge PR #%d: %s", ss.pr, g.prSubject(r, s))
 			c.URL = fmt.Sprintf("https://github.com/acme/%s/pull/%d", s.name, ss.pr)
 			c.Source = "github-actions"
@@ -246,7 +246,7 @@ func (g *generator) finalizeChanges(r *rand.Rand) {
 				ss.configs[k.key] = to
 				key, old, new = k.key, k.values[from], k.values[to]
 			}
-			c.Commit = hexID(r, 32) + hexID(r, 8)
+			c.Commit = HexID(r, 32) + HexID(r, 8)
 			c.Title = fmt.Sprintf("%s: set %s to %s (was %s)", s.name, key, new, old)
 			c.URL = "https://github.com/acme/k8s-config/commit/" + c.Commit
 			c.Source = "argocd"

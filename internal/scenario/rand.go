@@ -49,10 +49,10 @@ func pick[T any](r *rand.Rand, xs []T) T {
 	return xs[r.IntN(len(xs))]
 }
 
-// poisson draws from a Poisson distribution of mean lambda: exactly for small
+// Poisson draws from a Poisson distribution of mean lambda: exactly for small
 // means, by the normal approximation above 30 where it is close enough for
 // request counts and far cheaper.
-func poisson(r *rand.Rand, lambda float64) int {
+func Poisson(r *rand.Rand, lambda float64) int {
 	if lambda <= 0 {
 		return 0
 	}
@@ -74,9 +74,9 @@ func poisson(r *rand.Rand, lambda float64) int {
 
 const hexDigits = "0123456789abcdef"
 
-// hexID returns n (at most 32) random lowercase hex digits, the shape of
+// HexID returns n (at most 32) random lowercase hex digits, the shape of
 // Sentry event ids (32), trace ids (32), span ids (16) and commit prefixes.
-func hexID(r *rand.Rand, n int) string {
+func HexID(r *rand.Rand, n int) string {
 	var b [32]byte
 	for i := 0; i < n; i += 16 {
 		v := r.Uint64()

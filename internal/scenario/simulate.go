@@ -170,7 +170,7 @@ func (g *generator) simulate(r *rand.Rand) *event.Batch {
 				mem += in.leak[m]
 			}
 			if s.split == nil {
-				req := poisson(r, rpm)
+				req := Poisson(r, rpm)
 				failed := sim.errors(s, t, req, lv, -1)
 				p95 := sim.p95(s, req, load, lv, s.incidentMs)
 				sim.infoLogs(s, t, req, load, p95, -1)
@@ -180,7 +180,7 @@ func (g *generator) simulate(r *rand.Rand) *event.Batch {
 			}
 			rel := s.releases[sim.rel[i]]
 			for k, sh := range s.split.shards {
-				req := poisson(r, rpm*sh.weight)
+				req := Poisson(r, rpm*sh.weight)
 				failed := sim.errors(s, t, req, lv, k)
 				ms := s.depMs
 				if sim.faulty(s, k) {
@@ -311,7 +311,7 @@ func (sim *simulator) errors(s *service, t time.Time, req int, lv levels, k int)
 	g, r, in := sim.g, sim.r, &sim.g.inc
 	left := req
 	draw := func(lambda float64) int {
-		n := min(poisson(r, lambda), left)
+		n := min(Poisson(r, lambda), left)
 		left -= n
 		return n
 	}
@@ -420,7 +420,7 @@ func (sim *simulator) failure(s *service, fp *fingerprint, ts time.Time, dep str
 		return
 	}
 	user, customer := sim.user()
-	trace := hexID(r, 32)
+	trace := HexID(r, 32)
 	ver, pod, region := sim.instance(s, ts, k)
 	msg := fp.msg
 	if strings.Contains(msg, "%d") {
@@ -452,7 +452,7 @@ func (sim *simulator) failure(s *service, fp *fingerprint, ts time.Time, dep str
 			attrs["peer.service"] = dep
 		}
 		sim.batch.Errors = append(sim.batch.Errors, event.ErrorEvent{
-			ID:          hexID(r, 32),
+			ID:          HexID(r, 32),
 			Time:        ts,
 			Service:     s.name,
 			Environment: Environment,
@@ -495,7 +495,7 @@ func (sim *simulator) infoLogs(s *service, t time.Time, req int, load, p95 float
 		p95 = usual
 	}
 	slow := min((p95/usual)*(p95/usual), 25)
-	for range poisson(r, float64(req)*infoLogPerRequest) {
+	for range Poisson(r, float64(req)*infoLogPerRequest) {
 		ts := t.Add(between(r, 0, time.Minute))
 		user, customer := sim.user()
 		_, pod, _ := sim.instance(s, ts, k)
@@ -505,16 +505,16 @@ func (sim *simulator) infoLogs(s *service, t time.Time, req int, load, p95 float
 			status = "201"
 		}
 		d := p95 / 2.3 * math.Exp(0.45*r.NormFloat64())
-		sim.log(s, ts, "INFO", requestBody[s.spec.lang], user, customer, hexID(r, 32), pod,
+		sim.log(s, ts, "INFO", requestBody[s.spec.lang], user, customer, HexID(r, 32), pod,
 			"http.method", method, "http.route", route, "http.status_code", status, "duration_ms", strconv.Itoa(int(d)+1),
 			"sample_rate", infoLogRate)
 	}
-	for range poisson(r, float64(req)*slowLogPerRequest*slow) {
+	for range Poisson(r, float64(req)*slowLogPerRequest*slow) {
 		ts := t.Add(between(r, 0, time.Minute))
 		user, customer := sim.user()
 		_, pod, _ := sim.instance(s, ts, k)
 		method, route, _ := strings.Cut(pick(r, s.spec.routes), " ")
-		sim.log(s, ts, "WARN", "slow request", user, customer, hexID(r, 32), pod,
+		sim.log(s, ts, "WARN", "slow request", user, customer, HexID(r, 32), pod,
 			"http.method", method, "http.route", route, "duration_ms", strconv.Itoa(int(p95*uniform(r, 1.2, 3))))
 	}
 }
@@ -598,7 +598,7 @@ func (sim *simulator) newLog(s *service, ts time.Time, severity, body, user, cus
 	}
 	span := ""
 	if trace != "" {
-		span = hexID(sim.r, 16)
+		span = HexID(sim.r, 16)
 	}
 	return event.LogRecord{
 		Time:       ts,

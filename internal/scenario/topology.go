@@ -194,10 +194,10 @@ func (g *generator) buildTopology(r *rand.Rand) {
 			s.dayFactor[d] = uniform(r, 0.9, 1.1)
 		}
 		if g.noisy() {
-			g.addSporadic(r, s, poisson(r, 8*float64(g.opt.Days)), g.start, g.end)
+			g.addSporadic(r, s, Poisson(r, 8*float64(g.opt.Days)), g.start, g.end)
 		}
 		// About one burst of a chronic error every other day.
-		for range poisson(r, 0.5*float64(g.opt.Days)) {
+		for range Poisson(r, 0.5*float64(g.opt.Days)) {
 			at := g.start.Add(between(r, 0, g.end.Sub(g.start)))
 			s.blips = append(s.blips, blip{
 				fp:     r.IntN(len(s.chronic)),
@@ -210,11 +210,11 @@ func (g *generator) buildTopology(r *rand.Rand) {
 
 	g.users = make([]string, numUsers)
 	for i := range g.users {
-		g.users[i] = "usr_" + hexID(r, 12)
+		g.users[i] = "usr_" + HexID(r, 12)
 	}
 	g.customers = make([]string, numCustomers)
 	for i := range g.customers {
-		g.customers[i] = "cus_" + hexID(r, 10)
+		g.customers[i] = "cus_" + HexID(r, 10)
 	}
 	// Customers are skewed too: a few large tenants hold many users.
 	cz := rand.NewZipf(r, 1.3, 4, numCustomers-1)
@@ -317,7 +317,7 @@ func (g *generator) addSporadic(r *rand.Rand, s *service, n int, from, to time.T
 	for range n {
 		tmpl := pick(r, pool)
 		fp := g.newFingerprint(r, s, tmpl, tmpl.msg)
-		fp.id = contentHash(32, fp.id, "sporadic", hexID(r, 8))
+		fp.id = contentHash(32, fp.id, "sporadic", HexID(r, 8))
 		s.sporadic = append(s.sporadic, sporadic{fp: fp, at: from.Add(between(r, 0, to.Sub(from))), n: 1 + r.IntN(5)})
 	}
 }
