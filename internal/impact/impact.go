@@ -1,6 +1,7 @@
 package impact
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -161,22 +162,12 @@ func (a *Analyzer) Impact(ctx context.Context, q Query) (Report, error) {
 		})
 	}
 	slices.SortStableFunc(rep.ByService, func(a, b ServiceImpact) int {
-		if c := cmpFloat(b.Users.Estimate, a.Users.Estimate); c != 0 {
+		if c := cmp.Compare(b.Users.Estimate, a.Users.Estimate); c != 0 {
 			return c
 		}
-		return cmpFloat(b.Failures, a.Failures)
+		return cmp.Compare(b.Failures, a.Failures)
 	})
 	return rep, nil
-}
-
-func cmpFloat(a, b float64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // overlapPrior is how many failures' worth of belief effectiveRates puts

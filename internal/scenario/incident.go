@@ -1,6 +1,7 @@
 package scenario
 
 import (
+	"cmp"
 	"fmt"
 	"math/rand/v2"
 	"slices"
@@ -404,23 +405,13 @@ func (g *generator) pickByTraffic(r *rand.Rand, tier int) (int, string) {
 	for i := range idx {
 		idx[i] = i
 	}
-	slices.SortStableFunc(idx, func(a, b int) int { return -cmpFloat(g.svcs[a].peak, g.svcs[b].peak) })
+	slices.SortStableFunc(idx, func(a, b int) int { return -cmp.Compare(g.svcs[a].peak, g.svcs[b].peak) })
 	n := len(idx)
 	lo, hi := tier*n/3, (tier+1)*n/3
 	if hi <= lo {
 		hi = lo + 1
 	}
 	return idx[lo+r.IntN(hi-lo)], []string{"high", "mid", "low"}[tier]
-}
-
-func cmpFloat(a, b float64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // Chances of the decoy patterns.
