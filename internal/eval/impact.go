@@ -484,14 +484,7 @@ func WriteImpactTable(w io.Writer, r ImpactResult) {
 	}
 	b.WriteString("\ntargets (users):\n")
 	for _, t := range r.Targets {
-		op := "≥"
-		if t.Op == "<=" {
-			op = "≤"
-		}
-		detail := ""
-		if t.Detail != "" {
-			detail = "  (" + t.Detail + ")"
-		}
+		op, detail := t.symbols()
 		fmt.Fprintf(&b, "  %-4s  %-32s %s %-6s  %6s%s\n", t.Status, t.Name, op, pct(t.Threshold), pctp(t.Value), detail)
 	}
 	status := StatusPass

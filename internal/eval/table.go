@@ -78,6 +78,19 @@ type TargetResult struct {
 	Pass      bool     `json:"pass"`
 }
 
+// symbols returns how a table prints the target's comparison and its
+// detail (empty, or two spaces and the detail in parentheses).
+func (t TargetResult) symbols() (op, detail string) {
+	op = "≥"
+	if t.Op == "<=" {
+		op = "≤"
+	}
+	if t.Detail != "" {
+		detail = "  (" + t.Detail + ")"
+	}
+	return op, detail
+}
+
 // EvaluateTargets judges every Target on r's engine metrics.
 func EvaluateTargets(r *Report) []TargetResult {
 	out := make([]TargetResult, 0, len(Targets))
@@ -223,16 +236,8 @@ func WriteTable(w io.Writer, r *Report) error {
 	}
 	b.WriteString("\ntargets (engine):\n")
 	for _, t := range r.Targets {
-		op := "≥"
-		if t.Op == "<=" {
-			op = "≤"
-		}
-		v := rate(t.Value)
-		detail := ""
-		if t.Detail != "" {
-			detail = "  (" + t.Detail + ")"
-		}
-		fmt.Fprintf(&b, "  %-4s  %-20s %s %.2f   %s%s\n", t.Status, t.Name, op, t.Threshold, v, detail)
+		op, detail := t.symbols()
+		fmt.Fprintf(&b, "  %-4s  %-20s %s %.2f   %s%s\n", t.Status, t.Name, op, t.Threshold, rate(t.Value), detail)
 	}
 	status := StatusPass
 	if !r.Pass {
