@@ -199,16 +199,7 @@ func (f fit) profile(level float64) (lo, hi float64) {
 	crit := z * z / 2
 	s := float64(f.observed)
 	m := newEM(f.seen, s, f.ker)
-	at := func(total float64) float64 {
-		m.missed = total - s
-		// Start near the best fit, but never at zero: EM cannot move
-		// weight to where there is none.
-		pi := slices.Clone(f.pi)
-		for j := range pi {
-			pi[j] = 0.9*pi[j] + 0.1/float64(len(pi))
-		}
-		return m.solve(pi, 500, 1e-10)
-	}
+	at := func(total float64) float64 { return f.profileLogLik(m, total) }
 	best := at(f.total)
 	search := func(inside, outside float64) float64 {
 		if best-at(outside) <= crit {
@@ -228,6 +219,19 @@ func (f fit) profile(level float64) (lo, hi float64) {
 		return (inside + outside) / 2
 	}
 	return search(f.total, s), search(f.total, s/f.rate)
+}
+
+// profileLogLik is the profile log-likelihood of total entities: π
+// refitted on m (an em over f's table) with exactly total − seen missed.
+func (f fit) profileLogLik(m *em, total float64) float64 {
+	m.missed = total - float64(f.observed)
+	// Start near the best fit, but never at zero: EM cannot move weight
+	// to where there is none.
+	pi := slices.Clone(f.pi)
+	for j := range pi {
+		pi[j] = 0.9*pi[j] + 0.1/float64(len(pi))
+	}
+	return m.solve(pi, 500, 1e-10)
 }
 
 // normalQuantile is the standard normal's q-quantile.

@@ -183,14 +183,7 @@ func TestProfileMatchesScan(t *testing.T) {
 		lo, hi := f.profile(0.9)
 		s := float64(f.observed)
 		m := newEM(f.seen, s, f.ker)
-		ll := func(n float64) float64 {
-			m.missed = n - s
-			pi := slices.Clone(f.pi)
-			for j := range pi {
-				pi[j] = 0.9*pi[j] + 0.1/float64(len(pi))
-			}
-			return m.solve(pi, 500, 1e-10)
-		}
+		ll := func(n float64) float64 { return f.profileLogLik(m, n) }
 		best := ll(f.total)
 		crit := 1.6448536269514722 * 1.6448536269514722 / 2
 		scanLo, scanHi := f.total, f.total
