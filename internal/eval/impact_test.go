@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"math"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -225,19 +224,7 @@ func TestQuantileOf(t *testing.T) {
 func TestWriteImpactTable(t *testing.T) {
 	var b bytes.Buffer
 	WriteImpactTable(&b, handMadeImpact())
-	golden := filepath.Join("testdata", "impact_table.golden")
-	if *update {
-		if err := os.WriteFile(golden, b.Bytes(), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(golden)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if !bytes.Equal(b.Bytes(), want) {
-		t.Errorf("table differs from %s (go test -update rewrites it):\n%s", golden, b.String())
-	}
+	checkGolden(t, "impact_table.golden", b.Bytes())
 }
 
 func TestImpactResultJSON(t *testing.T) {

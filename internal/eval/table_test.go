@@ -44,9 +44,16 @@ func TestWriteTable(t *testing.T) {
 	if err := WriteTable(&b, rep); err != nil {
 		t.Fatal(err)
 	}
-	golden := filepath.Join("testdata", "table.golden")
+	checkGolden(t, "table.golden", b.Bytes())
+}
+
+// checkGolden compares got with testdata/name; go test -update rewrites
+// the file instead.
+func checkGolden(t *testing.T, name string, got []byte) {
+	t.Helper()
+	golden := filepath.Join("testdata", name)
 	if *update {
-		if err := os.WriteFile(golden, b.Bytes(), 0o644); err != nil {
+		if err := os.WriteFile(golden, got, 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -54,8 +61,8 @@ func TestWriteTable(t *testing.T) {
 	if err != nil {
 		t.Fatalf("%v (run go test -update to create it)", err)
 	}
-	if !bytes.Equal(b.Bytes(), want) {
-		t.Errorf("table differs from %s (go test -update rewrites it):\n%s", golden, b.String())
+	if !bytes.Equal(got, want) {
+		t.Errorf("table differs from %s (go test -update rewrites it):\n%s", golden, got)
 	}
 }
 
