@@ -11,6 +11,7 @@ import (
 // query runs a named read and times it.
 func (s *Store) query(ctx context.Context, name, q string, params map[string]string, scan func(Rows) error) error {
 	start := time.Now()
+	s.record(ctx, name, q, params)
 	rows, err := s.eng.Query(ctx, q, params)
 	if err != nil {
 		return fmt.Errorf("query %s: %w", name, err)

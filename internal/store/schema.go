@@ -221,6 +221,43 @@ var (
 		// over every shard, so where a row lands does not matter.
 		ShardKey: "cityHash64(service, fingerprint)",
 	}
+	// incidentSnapshotsTable keeps what correlator knew about an incident
+	// at each moment: the ranked causes and the impact, as the JSON the
+	// API returned, with the queries that produced them, so a post-mortem
+	// can show what was known when and a reviewer can re-run each figure.
+	incidentSnapshotsTable = tableDef{
+		Name: "incident_snapshots",
+		Columns: []colDef{
+			{"incident_id", "String", ""},
+			{"taken_at", dt64, ""},
+			{"trigger", lcs, ""},
+			{"window_from", dt64, ""},
+			{"window_to", dt64, ""},
+			{"causes", "String", zstd},
+			{"impact", "String", zstd},
+			{"queries", "String", zstd},
+			{"error", "String", zstd},
+		},
+		Engine:   "MergeTree",
+		OrderBy:  "(incident_id, taken_at)",
+		ShardKey: "cityHash64(incident_id)",
+	}
+	// grafanaAnnotationsTable remembers the Grafana annotation made for
+	// each of our objects (a change, an incident), so a re-sync updates it
+	// in place instead of adding a duplicate. hash is what was last sent:
+	// an unchanged object is not sent again.
+	grafanaAnnotationsTable = tableDef{
+		Name: "grafana_annotations",
+		Columns: []colDef{
+			{"key", "String", ""},
+			{"annotation_id", "Int64", ""},
+			{"hash", "String", ""},
+			{"synced_at", dt64, ""},
+		},
+		Engine: "ReplacingMergeTree", Version: "synced_at",
+		OrderBy:  "key",
+		ShardKey: "cityHash64(key)",
+	}
 	migrationsTable = tableDef{
 		Name: "correlator_migrations",
 		Columns: []colDef{
@@ -372,6 +409,7 @@ type migration struct {
 var migrations = []migration{
 	{Version: 1, Name: "initial schema", Tables: []tableDef{changesTable, errorsTable, logsTable, metricsTable, servicesTable, incidentsTable}},
 	{Version: 2, Name: "error fingerprint rollup", Tables: []tableDef{errorFingerprintsTable}, Views: []viewDef{errorFingerprintsView}},
+	{Version: 3, Name: "incident snapshots and grafana annotations", Tables: []tableDef{incidentSnapshotsTable, grafanaAnnotationsTable}},
 }
 
 // statement is one statement of a migration and what it acts on, for

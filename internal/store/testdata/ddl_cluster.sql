@@ -170,3 +170,34 @@ SELECT service, fingerprint, toDate(time) AS day,
        any(type) AS type, any(message) AS message, argMinState(release, time) AS first_release
 FROM correlator.errors
 GROUP BY service, fingerprint, day;
+
+CREATE TABLE IF NOT EXISTS correlator.incident_snapshots_local ON CLUSTER prod_cluster
+(
+    `incident_id` String,
+    `taken_at` DateTime64(3, 'UTC'),
+    `trigger` LowCardinality(String),
+    `window_from` DateTime64(3, 'UTC'),
+    `window_to` DateTime64(3, 'UTC'),
+    `causes` String CODEC(ZSTD(1)),
+    `impact` String CODEC(ZSTD(1)),
+    `queries` String CODEC(ZSTD(1)),
+    `error` String CODEC(ZSTD(1))
+)
+ENGINE = ReplicatedMergeTree('/clickhouse/tables/{shard}/correlator/incident_snapshots_local', '{replica}')
+ORDER BY (incident_id, taken_at);
+
+CREATE TABLE IF NOT EXISTS correlator.incident_snapshots ON CLUSTER prod_cluster AS correlator.incident_snapshots_local
+ENGINE = Distributed(prod_cluster, correlator, incident_snapshots_local, cityHash64(incident_id));
+
+CREATE TABLE IF NOT EXISTS correlator.grafana_annotations_local ON CLUSTER prod_cluster
+(
+    `key` String,
+    `annotation_id` Int64,
+    `hash` String,
+    `synced_at` DateTime64(3, 'UTC')
+)
+ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/correlator/grafana_annotations_local', '{replica}', synced_at)
+ORDER BY key;
+
+CREATE TABLE IF NOT EXISTS correlator.grafana_annotations ON CLUSTER prod_cluster AS correlator.grafana_annotations_local
+ENGINE = Distributed(prod_cluster, correlator, grafana_annotations_local, cityHash64(key));

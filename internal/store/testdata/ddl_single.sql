@@ -149,3 +149,28 @@ SELECT service, fingerprint, toDate(time) AS day,
        any(type) AS type, any(message) AS message, argMinState(release, time) AS first_release
 FROM correlator.errors
 GROUP BY service, fingerprint, day;
+
+CREATE TABLE IF NOT EXISTS correlator.incident_snapshots
+(
+    `incident_id` String,
+    `taken_at` DateTime64(3, 'UTC'),
+    `trigger` LowCardinality(String),
+    `window_from` DateTime64(3, 'UTC'),
+    `window_to` DateTime64(3, 'UTC'),
+    `causes` String CODEC(ZSTD(1)),
+    `impact` String CODEC(ZSTD(1)),
+    `queries` String CODEC(ZSTD(1)),
+    `error` String CODEC(ZSTD(1))
+)
+ENGINE = MergeTree()
+ORDER BY (incident_id, taken_at);
+
+CREATE TABLE IF NOT EXISTS correlator.grafana_annotations
+(
+    `key` String,
+    `annotation_id` Int64,
+    `hash` String,
+    `synced_at` DateTime64(3, 'UTC')
+)
+ENGINE = ReplacingMergeTree(synced_at)
+ORDER BY key;
