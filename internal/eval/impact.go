@@ -52,6 +52,9 @@ type ImpactCase struct {
 	// nothing was sampled away.
 	Covered bool `json:"covered"`
 	Exact   bool `json:"exact"`
+	// ExcessCovered is whether the excess users interval [ExcessLow,
+	// ExcessHigh] holds the true excess.
+	ExcessCovered bool `json:"excess_covered"`
 	// Problem names an answer that is not a number; its errors are then
 	// maxErr.
 	Problem string `json:"problem,omitempty"`
@@ -84,6 +87,9 @@ type ImpactRate struct {
 	// counts zero-width intervals at the truth.
 	Coverage *float64 `json:"coverage"`
 	Exact    int      `json:"exact"`
+	// ExcessCoverage is the share of excess users intervals holding the
+	// true excess.
+	ExcessCoverage *float64 `json:"excess_coverage"`
 }
 
 // ImpactResult is an impact suite run.
@@ -234,6 +240,8 @@ func (c *ImpactCase) score(rep impact.Report) {
 	eps := 1e-9 * max(truth, 1)
 	c.Covered = u.Low-eps <= truth && truth <= u.High+eps
 	c.Exact = u.High-u.Low <= eps && math.Abs(u.Estimate-truth) <= eps
+	excess := float64(t.ExcessUsers)
+	c.ExcessCovered = u.ExcessLow-eps <= excess && excess <= u.ExcessHigh+eps
 }
 
 // relDiff is (x − truth) / truth, with a truth of 0 counting as 1.
@@ -310,10 +318,13 @@ func summarizeRate(rate float64, cases []*ImpactCase) ImpactRate {
 	s.ExcessErr = at(col(func(c *ImpactCase) float64 { return c.ExcessErr }), 0.5)
 	s.CustomersErr = at(col(func(c *ImpactCase) float64 { return c.CustomersErr }), 0.5)
 	s.ActiveErr = at(col(func(c *ImpactCase) float64 { return c.ActiveErr }), 0.5)
-	covered := 0
+	covered, excessCovered := 0, 0
 	for _, c := range cases {
 		if c.Covered {
 			covered++
+		}
+		if c.ExcessCovered {
+			excessCovered++
 		}
 		if c.Exact {
 			s.Exact++
@@ -321,6 +332,8 @@ func summarizeRate(rate float64, cases []*ImpactCase) ImpactRate {
 	}
 	cov := float64(covered) / float64(len(cases))
 	s.Coverage = &cov
+	ecov := float64(excessCovered) / float64(len(cases))
+	s.ExcessCoverage = &ecov
 	return s
 }
 
@@ -422,6 +435,7 @@ var impactColumns = []struct {
 	}},
 	{"width", func(s *ImpactRate) string { return pctp(s.Width) }},
 	{"excess err", func(s *ImpactRate) string { return pctp(s.ExcessErr) }},
+	{"excess cov", func(s *ImpactRate) string { return pctp(s.ExcessCoverage) }},
 	{"customers err", func(s *ImpactRate) string { return pctp(s.CustomersErr) }},
 	{"active err", func(s *ImpactRate) string { return pctp(s.ActiveErr) }},
 }
@@ -435,7 +449,8 @@ func WriteImpactTable(w io.Writer, r ImpactResult) {
 		r.Split, r.FirstSeed, r.LastSeed, len(r.Cases), r.Records, r.Capped, r.LoadS, r.AnalyzeS, r.DurationS)
 	b.WriteString("err: median |answer − truth| / truth; naive: users seen, uncorrected; bias: median signed error;\n")
 	b.WriteString("floor: median error of an oracle that knew how often each affected user failed (the sample's own noise);\n")
-	b.WriteString("coverage: share of 90% users intervals holding the truth; width: median (high − low) / truth\n\n")
+	b.WriteString("coverage: share of 90% users intervals holding the truth; width: median (high − low) / truth;\n")
+	b.WriteString("excess: users who failed only because of the incident; excess cov: share of 90% excess intervals holding it\n\n")
 	head := []string{"rate", "n"}
 	for _, c := range impactColumns {
 		head = append(head, c.title)

@@ -103,20 +103,6 @@ func (e Estimator) Estimate(tables []Frequencies) Count {
 	return c
 }
 
-// fit is Estimate without the interval: the point estimate alone, for
-// the baseline windows.
-func (e Estimator) fit(tables []Frequencies) float64 {
-	var total float64
-	for _, t := range tables {
-		if t.Rate >= 1 {
-			total += float64(t.Observed())
-		} else if t.Observed() > 0 {
-			total += fitNPMLE(t.Seen[:], max(t.Rate, MinRate)).total
-		}
-	}
-	return total
-}
-
 // fit is the NPMLE of one sampled table.
 type fit struct {
 	rate     float64

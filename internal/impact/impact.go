@@ -100,8 +100,6 @@ func (a *Analyzer) Impact(ctx context.Context, q Query) (Report, error) {
 	rep.AffectedUsers.Count = est.Estimate(perService[""])
 	rep.AffectedCustomers.Count = est.Estimate(tables(0, store.Customers)[""])
 	rep.ActiveUsers = est.Estimate(tablesByService(active, 0, store.Users, nil)[""])
-	// Failing users are active users: the estimate of the active cannot
-	// be below the failing ones seen.
 	// Failing users are active users: the active cannot be fewer than
 	// the failing, seen or estimated (two estimates from different logs
 	// can disagree), so the share stays within 1.
@@ -113,14 +111,13 @@ func (a *Analyzer) Impact(ctx context.Context, q Query) (Report, error) {
 	// The baseline: what the same scope loses in comparable windows. A
 	// window without any activity (before the data began) says nothing
 	// and is left out.
-	var bu, bc []float64
-	point := Estimator{}
+	var bu, bc []Count
 	for win := 1; win < len(scope.Windows); win++ {
 		if !slices.ContainsFunc(active, func(r store.FreqRow) bool { return r.Window == win }) {
 			continue
 		}
-		bu = append(bu, point.fit(tables(win, store.Users)[""]))
-		bc = append(bc, point.fit(tables(win, store.Customers)[""]))
+		bu = append(bu, est.Estimate(tables(win, store.Users)[""]))
+		bc = append(bc, est.Estimate(tables(win, store.Customers)[""]))
 	}
 	z := normalQuantile(0.5 + est.level()/2)
 	rep.AffectedUsers.setExcess(bu, z)
@@ -217,29 +214,36 @@ func effectiveRates(rows []store.FreqRow, win int) map[float64]float64 {
 
 // setExcess sets the baseline (the mean estimate of the baseline windows)
 // and the excess over it, at least 0. The excess interval adds, in
-// quadrature to the estimate's, the baseline's own noise: the count of
-// users who fail anyway varies like a Poisson count around its mean, or
-// by the windows' spread when that is larger. The baseline windows' own
-// sampling error is not in it.
-func (a *Affected) setExcess(windows []float64, z float64) {
+// quadrature to the estimate's, the baseline's uncertainty: how much the
+// count of users who fail anyway varies from window to window (like a
+// Poisson count around its mean, or by the windows' spread when that is
+// larger), plus the sampling error of the baseline windows' own
+// estimates (their intervals' half-widths, read as z standard errors),
+// averaged over the windows.
+func (a *Affected) setExcess(windows []Count, z float64) {
 	if len(windows) == 0 {
 		a.Excess, a.ExcessLow, a.ExcessHigh = a.Estimate, a.Low, a.High
 		return
 	}
-	var sum float64
+	var sum, sampling float64
 	for _, w := range windows {
-		sum += w
+		sum += w.Estimate
+		se := (w.High - w.Low) / (2 * z)
+		sampling += se * se
 	}
-	a.Baseline = sum / float64(len(windows))
+	n := float64(len(windows))
+	a.Baseline = sum / n
 	variance := a.Baseline
 	if len(windows) > 1 {
 		var ss float64
 		for _, w := range windows {
-			ss += (w - a.Baseline) * (w - a.Baseline)
+			ss += (w.Estimate - a.Baseline) * (w.Estimate - a.Baseline)
 		}
-		variance = max(variance, ss/float64(len(windows)-1))
+		variance = max(variance, ss/(n-1))
 	}
-	sd := math.Sqrt(variance)
+	// The mean of n windows' estimates carries 1/n² of the sum of their
+	// sampling variances.
+	sd := math.Sqrt(variance + sampling/(n*n))
 	a.Excess = max(0, a.Estimate-a.Baseline)
 	a.ExcessLow = max(0, a.Estimate-a.Baseline-math.Hypot(a.Estimate-a.Low, z*sd))
 	a.ExcessHigh = max(0, a.Estimate-a.Baseline+math.Hypot(a.High-a.Estimate, z*sd))
