@@ -36,6 +36,7 @@ Commands:
   mark         record a deploy, flag or config change on a running server (for CI)
   demo         generate a synthetic production with one incident and answer it
   eval         score the engine and the baseline on generated incidents (--fit refits the model)
+  postmortem   an incident's post-mortem evidence bundle (INCIDENT --format md|json|html --out DIR)
   migrate      create or update the ClickHouse schema (--print shows the DDL)
   check-config validate the configuration and print it with secrets hidden
   version      print the version
@@ -74,6 +75,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cmdDemo(ctx, rest, stdout, stderr)
 	case "eval":
 		err = cmdEval(ctx, rest, stdout, stderr)
+	case "postmortem", "post-mortem":
+		err = cmdPostmortem(ctx, rest, stdout, stderr)
 	case "migrate":
 		err = cmdMigrate(ctx, rest, stdout, stderr)
 	case "check-config":
