@@ -1,0 +1,203 @@
+package grafana
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/correlator/correlator/internal/correlate"
+	"github.com/correlator/correlator/internal/scenario"
+	"github.com/correlator/correlator/internal/store"
+	"github.com/correlator/correlator/internal/store/storetest"
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	storetest.Cleanup()
+	os.Exit(code)
+}
+
+// simGrafana is a small working model of Grafana's annotations API (ids
+// handed out in order, PUT of an unknown id is 404, GET filters by tag
+// and time), for end-to-end runs whose requests are too many to record.
+type simGrafana struct {
+	mu     sync.Mutex
+	nextID int64
+	byID   map[int64]map[string]any
+	posts  int
+	puts   int
+}
+
+func newSimGrafana() *simGrafana { return &simGrafana{nextID: 1, byID: map[int64]map[string]any{}} }
+
+func (g *simGrafana) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	w.Header().Set("Content-Type", "application/json")
+	reply := func(status int, v any) {
+		w.WriteHeader(status)
+		json.NewEncoder(w).Encode(v)
+	}
+	var body map[string]any
+	json.NewDecoder(r.Body).Decode(&body)
+	switch {
+	case r.Method == http.MethodPost && r.URL.Path == "/api/annotations":
+		id := g.nextID
+		g.nextID++
+		g.posts++
+		body["id"] = id
+		g.byID[id] = body
+		reply(200, map[string]any{"message": "Annotation added", "id": id})
+	case r.Method == http.MethodPut && strings.HasPrefix(r.URL.Path, "/api/annotations/"):
+		id, _ := strconv.ParseInt(strings.TrimPrefix(r.URL.Path, "/api/annotations/"), 10, 64)
+		old, ok := g.byID[id]
+		if !ok {
+			reply(404, map[string]any{"message": "Annotation not found"})
+			return
+		}
+		g.puts++
+		for k, v := range body {
+			old[k] = v
+		}
+		reply(200, map[string]any{"message": "Annotation updated"})
+	case r.Method == http.MethodGet && r.URL.Path == "/api/annotations":
+		from, _ := strconv.ParseFloat(r.URL.Query().Get("from"), 64)
+		to, _ := strconv.ParseFloat(r.URL.Query().Get("to"), 64)
+		out := []map[string]any{}
+		for _, a := range g.byID {
+			if a["timeEnd"].(float64) >= from && a["time"].(float64) <= to {
+				out = append(out, a)
+			}
+		}
+		reply(200, out)
+	default:
+		reply(404, map[string]any{"message": "Not found"})
+	}
+}
+
+// byKey returns the annotations Grafana holds per correlator key.
+func (g *simGrafana) byKey() map[string][]map[string]any {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	out := map[string][]map[string]any{}
+	for _, a := range g.byID {
+		d, _ := a["data"].(map[string]any)
+		k, _ := d[dataKey].(string)
+		out[k] = append(out[k], a)
+	}
+	return out
+}
+
+// TestDemoIncidentOnTheRealStore runs the overlay over the demo scenario
+// in the embedded store: its changes and its incident, with a snapshot
+// ranked by the engine, all reach Grafana once; a second sync sends
+// nothing; resolving the incident updates its one region in place.
+func TestDemoIncidentOnTheRealStore(t *testing.T) {
+	ctx := context.Background()
+	sc, err := scenario.Generate(scenario.Options{Seed: 3, Days: 1, Services: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := storetest.Embedded(t)
+	if err := st.Write(ctx, &sc.Batch); err != nil {
+		t.Fatal(err)
+	}
+	ans, err := correlate.New(st, correlate.Options{}).WhatChanged(ctx, correlate.Query{Service: sc.Service, At: sc.Detected, Lookback: 2 * time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	causes, _ := json.Marshal(ans)
+	in := store.Incident{
+		ID: "inc-demo", Title: "Errors on " + sc.Service, Status: "open", Severity: "sev2", Services: []string{sc.Service},
+		OpenedAt: sc.Detected, Onset: sc.Onset, UpdatedAt: sc.Detected,
+	}
+	if err := st.WriteIncident(ctx, in); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.WriteSnapshot(ctx, store.Snapshot{IncidentID: in.ID, TakenAt: sc.Detected, Trigger: "open", WindowFrom: sc.Detected.Add(-2 * time.Hour), WindowTo: sc.Detected, Causes: string(causes)}); err != nil {
+		t.Fatal(err)
+	}
+
+	g := newSimGrafana()
+	srv := httptest.NewServer(g)
+	defer srv.Close()
+	now := sc.Detected.Add(10 * time.Minute)
+	s, err := New(Config{URL: srv.URL, Token: testToken, Lookback: Duration(48 * time.Hour)}, st, Options{Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := s.SyncOnce(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wantChanges int
+	for _, c := range sc.Batch.Changes {
+		if c.Time.Before(now.Add(time.Hour)) {
+			wantChanges++
+		}
+	}
+	if res.Created != wantChanges+1 || g.posts != wantChanges+1 {
+		t.Fatalf("created %d (%d posts), want the %d changes and the incident", res.Created, g.posts, wantChanges)
+	}
+	byKey := g.byKey()
+	for _, c := range sc.Batch.Changes {
+		a := byKey[changeKey(c.ID)]
+		if !c.Time.Before(now.Add(time.Hour)) {
+			if len(a) != 0 {
+				t.Errorf("change %s after the sync's range was annotated", c.ID)
+			}
+			continue
+		}
+		if len(a) != 1 {
+			t.Fatalf("change %s has %d annotations, want 1", c.ID, len(a))
+		}
+		tags := a[0]["tags"].([]any)
+		if !slices.Contains(tags, any("service:"+c.Service)) || !slices.Contains(tags, any(string(c.Kind))) {
+			t.Errorf("change %s tags %v", c.ID, tags)
+		}
+	}
+	inc := byKey[incidentKey(in.ID)]
+	if len(inc) != 1 {
+		t.Fatalf("incident has %d annotations, want 1", len(inc))
+	}
+	top := ans.Candidates[0]
+	text := inc[0]["text"].(string)
+	if !strings.Contains(text, top.Change.Service) || !strings.Contains(text, strconv.FormatFloat(top.Score, 'f', 2, 64)) {
+		t.Errorf("incident text %q lacks the top suspect %s (score %.2f)", text, top.Change.ID, top.Score)
+	}
+	if got := int64(inc[0]["timeEnd"].(float64)); got != now.Truncate(time.Minute).UnixMilli() {
+		t.Errorf("open incident ends at %d, want now %d", got, now.UnixMilli())
+	}
+
+	// Nothing changed: nothing sent.
+	if res, err := s.SyncOnce(ctx); err != nil || res.Created+res.Updated != 0 || g.posts != wantChanges+1 || g.puts != 0 {
+		t.Fatalf("second sync: %+v, %v (posts %d, puts %d); want nothing sent", res, err, g.posts, g.puts)
+	}
+
+	// Resolved, with its post-mortem: one update of the one region.
+	in.Status, in.ResolvedAt, in.UpdatedAt = "resolved", sc.Detected.Add(5*time.Minute), now
+	in.Attributes = map[string]string{"postmortem.url": "https://wiki.example.com/pm/inc-demo"}
+	if err := st.WriteIncident(ctx, in); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SyncIncident(ctx, in.ID); err != nil {
+		t.Fatal(err)
+	}
+	inc = g.byKey()[incidentKey(in.ID)]
+	if len(inc) != 1 || g.puts != 1 || int64(inc[0]["timeEnd"].(float64)) != in.ResolvedAt.UnixMilli() ||
+		!strings.Contains(inc[0]["text"].(string), "https://wiki.example.com/pm/inc-demo") {
+		t.Errorf("after resolve: %d annotations, %d puts, %v", len(inc), g.puts, inc)
+	}
+	rec, err := st.Annotations(ctx, []string{incidentKey(in.ID)})
+	if err != nil || rec[incidentKey(in.ID)].ID != inc[0]["id"].(int64) {
+		t.Errorf("store record %+v, %v; want Grafana's id", rec, err)
+	}
+}
