@@ -104,6 +104,12 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	progress("answered in %d ms", time.Since(start).Milliseconds())
+	// The incident's life: open, snapshots, a note, resolve with the cause.
+	inc, err := demoIncident(ctx, st, cfg, sc, log)
+	if err != nil {
+		st.Close()
+		return fmt.Errorf("demo incident: %w", err)
+	}
 	// Who was hurt, from the onset to the alert.
 	iq := impact.Query{Services: []string{sc.Service}, From: sc.Onset, To: sc.Detected}
 	start = time.Now()
@@ -137,6 +143,7 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		printImpact(stdout, rep)
 		fmt.Fprintf(stdout, "\nThe support team's export: correlator impact --service %s --from %s --to %s --customers --format csv --data-dir %s\n",
 			sc.Service, sc.Onset.Format(time.RFC3339), sc.Detected.Format(time.RFC3339), cfg.DataDir)
+		printDemoIncident(stdout, inc, cfg.DataDir)
 	}
 	if !*serveFlag {
 		return nil

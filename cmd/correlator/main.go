@@ -32,6 +32,8 @@ Commands:
   serve        run the HTTP API (ingest, what changed?, impact, /metrics)
   whatchanged  rank the changes that may explain a service's symptoms
   impact       estimate the users and customers an incident hurt (--customers --format csv exports them)
+  incident     open, update, resolve, list and show incidents (snapshots of causes and impact kept)
+  accuracy     how the ranking did on resolved incidents with a confirmed cause (top-1, top-3, abstain)
   import       load NDJSON files (changes, errors, logs, metrics, services)
   mark         record a deploy, flag or config change on a running server (for CI)
   demo         generate a synthetic production with one incident and answer it
@@ -67,6 +69,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cmdWhatChanged(ctx, rest, stdout, stderr)
 	case "impact":
 		err = cmdImpact(ctx, rest, stdout, stderr)
+	case "incident", "incidents":
+		err = cmdIncident(ctx, rest, stdout, stderr)
+	case "accuracy":
+		err = cmdAccuracy(ctx, rest, stdout, stderr)
 	case "import":
 		err = cmdImport(ctx, rest, stdout, stderr)
 	case "mark":

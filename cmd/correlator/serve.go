@@ -79,7 +79,10 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready chan<
 	// One change log: every change, from the collectors and from the
 	// ingest API (`correlator mark`), merges with other reports of it.
 	merging := changes.NewMergingWriter(changes.NewMerger(changes.MergerOptionsFrom(cfg.Changes.Merge, st, log)), w)
-	cs, err := buildCollectors(cfg, merging, w, incident.NewBook(st), log, reg)
+	// Incidents, declared by people (API) or opened by alerts (the
+	// tracker's Book), are snapshotted at each step and while open.
+	tracker := newTracker(st, cfg, incident.Options{Logger: log})
+	cs, err := buildCollectors(cfg, merging, w, tracker.Book(), log, reg)
 	if err != nil {
 		w.Close(context.Background())
 		return err
@@ -89,6 +92,7 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready chan<
 		Impact: impact.New(st, cfg.Impact), Incidents: st,
 		Auth: cfg, AuthRequired: !loopbackOnly, MaxBodyBytes: cfg.Ingest.MaxBodyBytes,
 		Logger: log, Registry: reg, Routes: cs.routes,
+		IncidentBook: tracker,
 	})
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
@@ -112,6 +116,10 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready chan<
 			}
 		})
 	}
+	pollers.Go(func() {
+		log.Info("incident snapshots", "interval", cfg.Incidents.EffectiveSnapshotInterval().String())
+		_ = tracker.Run(pctx) // returns nil when pctx ends
+	})
 	defer func() { stopPollers(); pollers.Wait() }()
 	log.Info("serving", "addr", ln.Addr().String(), "store", store, "spool", sp.Dir(), "auth", !loopbackOnly)
 	if ready != nil {

@@ -67,6 +67,10 @@ type Options struct {
 	// their bodies, Sentry SDKs present a DSN key), since the senders
 	// cannot present our bearer tokens.
 	Routes []Route
+
+	// IncidentBook serves /api/v1/incidents: open, list, read, update and
+	// resolve incidents.
+	IncidentBook IncidentBook
 }
 
 // Route is one receiver: a ServeMux pattern and its handler. A route with
@@ -106,6 +110,7 @@ func New(opt Options) *Server {
 	s.mux.Handle("POST /api/v1/ingest/{kind}", s.auth(config.ScopeIngest, s.wrap("ingest", s.ingest)))
 	s.mux.Handle("GET /api/v1/whatchanged", s.auth(config.ScopeRead, s.wrap("whatchanged", s.whatChanged)))
 	s.mux.Handle("GET /api/v1/impact", s.auth(config.ScopeRead, s.wrap("impact", s.impact)))
+	s.incidentRoutes()
 	for _, r := range opt.Routes {
 		h := r.Handler
 		if r.Scope != "" {
@@ -145,6 +150,10 @@ func (t errorType) status() int {
 		return http.StatusUnsupportedMediaType
 	case errTimeout:
 		return http.StatusGatewayTimeout
+	case errNotFound:
+		return http.StatusNotFound
+	case errConflict:
+		return http.StatusConflict
 	}
 	return http.StatusInternalServerError
 }

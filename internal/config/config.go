@@ -78,6 +78,25 @@ type Config struct {
 	// Impact configures impact estimates: what counts as a failure beyond
 	// errors, the baseline windows, the severity scale and the intervals.
 	Impact impact.Config `yaml:"impact" json:"impact"`
+	// Incidents configures the incident lifecycle: the snapshots of the
+	// ranked causes and the impact kept while an incident is open.
+	Incidents Incidents `yaml:"incidents" json:"incidents"`
+}
+
+// Incidents configures the incident lifecycle.
+type Incidents struct {
+	// SnapshotInterval is how often `correlator serve` snapshots every
+	// open incident (besides the snapshots at open, update and resolve).
+	// Zero means DefaultSnapshotInterval; see EffectiveSnapshotInterval.
+	SnapshotInterval Duration `yaml:"snapshot_interval" json:"snapshot_interval"`
+}
+
+// EffectiveSnapshotInterval is SnapshotInterval, or its default when unset.
+func (i Incidents) EffectiveSnapshotInterval() time.Duration {
+	if i.SnapshotInterval == 0 {
+		return time.Duration(DefaultSnapshotInterval)
+	}
+	return time.Duration(i.SnapshotInterval)
 }
 
 // ClickHouse configures a ClickHouse server. With an empty DSN correlator
@@ -216,6 +235,11 @@ const (
 	// would refuse ordinary requests.
 	MinSpoolMaxBytes = 1 << 20
 	DefaultLogLevel  = "info"
+	// DefaultSnapshotInterval is how often open incidents are snapshotted.
+	DefaultSnapshotInterval = Duration(5 * time.Minute)
+	// MinSnapshotInterval is the shortest interval Validate accepts: a
+	// snapshot runs the engine and the impact queries.
+	MinSnapshotInterval = Duration(10 * time.Second)
 )
 
 // Default returns the built-in configuration, the first layer. Its DataDir

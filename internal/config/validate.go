@@ -93,6 +93,10 @@ func (c *Config) Validate() error {
 		add("ingest.spool_dir", "empty, and no state directory to default to ($XDG_STATE_HOME or the home directory); set it")
 	}
 
+	if si := c.Incidents.SnapshotInterval; si != 0 && si < MinSnapshotInterval {
+		add("incidents.snapshot_interval", "must be at least %s, got %s", MinSnapshotInterval, c.Incidents.SnapshotInterval)
+	}
+
 	errs = append(errs, c.validateTokens()...)
 
 	switch c.Log.Level {

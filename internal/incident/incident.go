@@ -1,7 +1,11 @@
 // Package incident keeps incidents: windows of trouble with a scope of
-// services, opened by an alert (or a person), joined by later alerts of the
-// same group, and resolved. Every state is appended to the store's
-// incidents table, so an incident's history is kept, not overwritten.
+// services, opened by an alert (Book) or a person (Tracker), joined by
+// later alerts of the same group or updated by people, and resolved. Every
+// state is appended to the store's incidents table, so an incident's
+// history is kept, not overwritten. While an incident is open the Tracker
+// keeps snapshots of what correlator knew about it (ranked causes and
+// impact, with the queries behind them), and Accuracy scores those
+// rankings against the causes people confirmed.
 package incident
 
 import (
@@ -37,6 +41,15 @@ type Store interface {
 type Book struct {
 	st  Store
 	now func() time.Time
+	// notify, when set, is told of every state written (trigger open,
+	// update or resolve); a Tracker's Book snapshots the incident then. It
+	// must not block: it is called while the alert's request waits.
+	notify func(id, trigger string)
+	// state serialises reading an incident's current state and writing
+	// the next one, in this process; a Tracker's Book shares it with the
+	// Tracker, so that an alert joining and a person updating one incident
+	// do not both build on the same state.
+	state *sync.Mutex
 
 	mu    sync.Mutex
 	locks map[string]*sync.Mutex // per group key: calls about one group are serialised
@@ -46,7 +59,15 @@ var _ alertmanager.Incidents = (*Book)(nil)
 
 // NewBook returns a Book over st.
 func NewBook(st Store) *Book {
-	return &Book{st: st, now: time.Now, locks: map[string]*sync.Mutex{}}
+	return &Book{st: st, now: time.Now, state: &sync.Mutex{}, locks: map[string]*sync.Mutex{}}
+}
+
+// notified tells notify, if any, of a state written without error.
+func (b *Book) notified(err error, id, trigger string) error {
+	if err == nil && b.notify != nil {
+		b.notify(id, trigger)
+	}
+	return err
 }
 
 func (b *Book) lock(key string) func() {
@@ -80,7 +101,13 @@ func (b *Book) latest(ctx context.Context, key string) (*store.Incident, error) 
 // latest state is the row with the latest updated_at even within one
 // clock tick.
 func (b *Book) updatedAt(prev *store.Incident) time.Time {
-	t := b.now().UTC()
+	return nextUpdate(b.now(), prev)
+}
+
+// nextUpdate is now in UTC, or a millisecond after prev's UpdatedAt when
+// now is not after it (the column keeps milliseconds).
+func nextUpdate(now time.Time, prev *store.Incident) time.Time {
+	t := now.UTC().Truncate(time.Millisecond)
 	if prev != nil && !t.After(prev.UpdatedAt) {
 		t = prev.UpdatedAt.Add(time.Millisecond)
 	}
@@ -92,6 +119,8 @@ func (b *Book) updatedAt(prev *store.Incident) time.Time {
 // notification already resolved changes nothing.
 func (b *Book) OpenOrJoin(ctx context.Context, o alertmanager.Opening) (string, bool, error) {
 	defer b.lock(o.Key)()
+	b.state.Lock()
+	defer b.state.Unlock()
 	cur, err := b.latest(ctx, o.Key)
 	if err != nil {
 		return "", false, err
@@ -113,7 +142,7 @@ func (b *Book) OpenOrJoin(ctx context.Context, o alertmanager.Opening) (string, 
 			return cur.ID, false, nil
 		}
 		next.UpdatedAt = b.updatedAt(cur)
-		return cur.ID, false, b.st.WriteIncident(ctx, next)
+		return cur.ID, false, b.notified(b.st.WriteIncident(ctx, next), cur.ID, TriggerUpdate)
 	case cur != nil && !cur.ResolvedAt.Before(o.At):
 		return cur.ID, false, nil // a late copy of a notification already resolved
 	}
@@ -127,13 +156,15 @@ func (b *Book) OpenOrJoin(ctx context.Context, o alertmanager.Opening) (string, 
 		Services: slices.Clone(o.Services), OpenedAt: o.At.UTC(), Onset: o.At.UTC(), Attributes: attrs,
 	}
 	in.UpdatedAt = b.updatedAt(nil)
-	return in.ID, true, b.st.WriteIncident(ctx, in)
+	return in.ID, true, b.notified(b.st.WriteIncident(ctx, in), in.ID, TriggerOpen)
 }
 
 // Resolve resolves the alert group's open incident at at (not before it
 // opened); with none open it does nothing and returns "".
 func (b *Book) Resolve(ctx context.Context, key string, at time.Time) (string, error) {
 	defer b.lock(key)()
+	b.state.Lock()
+	defer b.state.Unlock()
 	cur, err := b.latest(ctx, key)
 	if err != nil || cur == nil || cur.Status != StatusOpen {
 		return "", err
@@ -145,5 +176,5 @@ func (b *Book) Resolve(ctx context.Context, key string, at time.Time) (string, e
 		next.ResolvedAt = next.OpenedAt
 	}
 	next.UpdatedAt = b.updatedAt(cur)
-	return cur.ID, b.st.WriteIncident(ctx, next)
+	return cur.ID, b.notified(b.st.WriteIncident(ctx, next), cur.ID, TriggerResolve)
 }
