@@ -83,7 +83,7 @@ func changeAnnotation(c event.Change) annotation {
 // onset (or opening) to its resolution, or to now while it is open. The
 // text leads with the top suspect of the latest ranking, and its score.
 // causes is the latest snapshot's ranking, nil when there is none yet.
-func incidentAnnotation(in store.Incident, causes *correlate.Answer, externalURL string, now time.Time) annotation {
+func incidentAnnotation(in store.Incident, causes *correlate.Answer, liveURL string, now time.Time) annotation {
 	start := in.Onset
 	if start.IsZero() || (!in.OpenedAt.IsZero() && in.OpenedAt.Before(start)) {
 		// The region covers the opening too: an incident declared before
@@ -127,10 +127,8 @@ func incidentAnnotation(in store.Incident, causes *correlate.Answer, externalURL
 	if l := link(in.Attributes[attrPostmortemURL], "post-mortem"); l != "" {
 		links = append(links, l)
 	}
-	if externalURL != "" {
-		if l := link(strings.TrimSuffix(externalURL, "/")+"/incidents/"+url.PathEscape(in.ID), "live incident page"); l != "" {
-			links = append(links, l)
-		}
+	if l := link(liveURL, "live incident page"); l != "" {
+		links = append(links, l)
 	}
 	if len(links) > 0 {
 		b.WriteString("<br>" + strings.Join(links, " · "))

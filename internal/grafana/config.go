@@ -61,10 +61,6 @@ type Config struct {
 	Lookback Duration `yaml:"lookback,omitempty" json:"lookback,omitempty"`
 	// Timeout bounds each request to Grafana; default 10s.
 	Timeout Duration `yaml:"timeout,omitempty" json:"timeout,omitempty"`
-	// ExternalURL is correlator's address as people reach it; when set,
-	// incident annotations link to the live incident page
-	// EXTERNAL_URL/incidents/ID. Optional.
-	ExternalURL string `yaml:"external_url,omitempty" json:"external_url,omitempty"`
 }
 
 // Enabled reports whether the overlay is configured.
@@ -119,11 +115,6 @@ func (c Config) Validate() error {
 	}
 	if c.SyncInterval > 0 && c.SyncInterval < Duration(time.Second) {
 		errs = append(errs, fmt.Errorf("grafana.sync_interval: %s is below 1s", c.SyncInterval))
-	}
-	if c.ExternalURL != "" {
-		if u, err := url.Parse(c.ExternalURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			errs = append(errs, fmt.Errorf("grafana.external_url: %q is not an http(s) URL", c.ExternalURL))
-		}
 	}
 	return errors.Join(errs...)
 }

@@ -74,6 +74,9 @@ type Options struct {
 	HTTPClient *http.Client
 	// Getenv reads token_env; default os.Getenv.
 	Getenv func(string) string
+	// LiveLink, when set, is the address of an incident's live page
+	// (signed, see package livelink); incident annotations link to it.
+	LiveLink func(in store.Incident) string
 }
 
 // Result counts what one sync did.
@@ -95,6 +98,7 @@ type Syncer struct {
 	m      *metrics
 	now    func() time.Time
 	notify chan string
+	live   func(in store.Incident) string
 
 	// mu serialises syncs, so two of them never both create the same
 	// annotation, and guards dashboardOK.
@@ -134,6 +138,7 @@ func New(cfg Config, st Store, opt Options) (*Syncer, error) {
 		log:    opt.Logger,
 		now:    opt.Now,
 		notify: make(chan string, 64),
+		live:   opt.LiveLink,
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -293,7 +298,7 @@ func (s *Syncer) incidentItems(ctx context.Context, incidents []store.Incident, 
 				causes = &a
 			}
 		}
-		items = append(items, s.newItem(tagIncident, incidentAnnotation(in, causes, s.cfg.ExternalURL, now)))
+		items = append(items, s.newItem(tagIncident, incidentAnnotation(in, causes, s.liveLink(in), now)))
 	}
 	return items, nil
 }
@@ -467,4 +472,12 @@ func (s *Syncer) apply(ctx context.Context, st step) (int64, op, error) {
 		return 0, opNone, fmt.Errorf("create: %w", err)
 	}
 	return id, opCreate, nil
+}
+
+// liveLink is the incident's live page, or "" when there is none.
+func (s *Syncer) liveLink(in store.Incident) string {
+	if s.live == nil {
+		return ""
+	}
+	return s.live(in)
 }

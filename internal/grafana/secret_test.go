@@ -160,7 +160,6 @@ func TestConfigValidate(t *testing.T) {
 		{"negative org", Config{URL: u, Token: "t", OrgID: -1}, "grafana.org_id"},
 		{"tiny interval", Config{URL: u, Token: "t", SyncInterval: Duration(time.Millisecond)}, "grafana.sync_interval"},
 		{"negative lookback", Config{URL: u, Token: "t", Lookback: Duration(-time.Hour)}, "grafana.lookback"},
-		{"external url", Config{URL: u, Token: "t", ExternalURL: "correlator.local"}, "grafana.external_url"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			err := tt.cfg.Validate()
@@ -186,7 +185,6 @@ panel_id: 2
 sync_interval: 30s
 lookback: 48h
 timeout: 5s
-external_url: https://correlator.example.com
 `
 	var c Config
 	dec := yaml.NewDecoder(strings.NewReader(doc))

@@ -75,9 +75,12 @@ func (s *Signer) mac(id string, exp int64) string {
 // Path is the live page's path of an incident, without a signature.
 func Path(id string) string { return "/incidents/" + url.PathEscape(id) }
 
-// URL is the link to the incident's live page: signed when s has a key,
-// absolute when it has a base URL.
-func (s *Signer) URL(id string) string {
+// URL is the link to the live page of the incident opened at opened:
+// signed when s has a key, absolute when it has a base URL. The link
+// expires TTL after the opening, not after now, so the same incident gets
+// the same link every time (a Grafana annotation carrying it does not
+// change on every sync).
+func (s *Signer) URL(id string, opened time.Time) string {
 	link := Path(id)
 	if s == nil {
 		return link
@@ -86,7 +89,7 @@ func (s *Signer) URL(id string) string {
 	if len(s.Key) == 0 {
 		return link
 	}
-	exp := s.now().Add(s.TTL).Unix()
+	exp := opened.Add(s.TTL).Unix()
 	return link + "?" + url.Values{"exp": {strconv.FormatInt(exp, 10)}, "sig": {s.mac(id, exp)}}.Encode()
 }
 

@@ -17,7 +17,10 @@ func TestSignedLinks(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.Now = func() time.Time { return now }
-	link := s.URL("inc-1")
+	link := s.URL("inc-1", t0)
+	if again := s.URL("inc-1", t0); again != link {
+		t.Errorf("two links to one incident differ: %q, %q", link, again)
+	}
 	if !strings.HasPrefix(link, "https://correlator.example.com/incidents/inc-1?") {
 		t.Fatalf("link %q: want the base URL and the page path", link)
 	}
@@ -69,7 +72,7 @@ func TestNewValidates(t *testing.T) {
 		}
 	}
 	var nilSigner *Signer
-	if got := nilSigner.URL("a b"); got != "/incidents/a%20b" {
+	if got := nilSigner.URL("a b", time.Time{}); got != "/incidents/a%20b" {
 		t.Errorf("nil signer URL = %q", got)
 	}
 }

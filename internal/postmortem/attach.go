@@ -47,8 +47,13 @@ type AttachConfig struct {
 	MaxBackoff Duration `yaml:"max_backoff" json:"max_backoff"`
 	Timeout    Duration `yaml:"timeout" json:"timeout"`
 	// PublicURL is correlator's address as people reach it
-	// (https://correlator.example.com): the bundle's links point there.
-	PublicURL string `yaml:"public_url" json:"public_url"`
+	// (https://correlator.example.com): the bundle's API links point
+	// there. Set from the top-level external_url, not from this section.
+	PublicURL string `yaml:"-" json:"-"`
+	// LiveLink, when set, is the address of an incident's live page (a
+	// signed link, see package livelink); without it the page link is
+	// PublicURL/incidents/ID.
+	LiveLink func(id string) string `yaml:"-" json:"-"`
 }
 
 // Environment variables AttachConfig.ApplyEnv reads, so that secrets need
@@ -81,7 +86,7 @@ var headerNameRE = regexp.MustCompile("^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 // Validate checks the configuration, naming the field at fault.
 func (c AttachConfig) Validate() error {
 	var errs []error
-	for name, raw := range map[string]string{"webhook_url": c.WebhookURL, "public_url": c.PublicURL} {
+	for name, raw := range map[string]string{"webhook_url": c.WebhookURL} {
 		if raw == "" {
 			continue
 		}
@@ -192,10 +197,7 @@ func (a *Attacher) OnResolve(ctx context.Context, id string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	var location string
-	if a.cfg.PublicURL != "" {
-		location = a.cfg.PublicURL + "/incidents/" + url.PathEscape(id)
-	}
+	location := a.pageURL(id)
 	dir := ""
 	if a.cfg.Dir != "" {
 		dir = filepath.Join(a.cfg.Dir, dirName(id))
@@ -286,10 +288,22 @@ func (a *Attacher) payload(bd *Bundle, location string) ([]byte, error) {
 		Markdown: md.String(), HTML: page.String(), Bundle: bd}
 	if a.cfg.PublicURL != "" {
 		api := a.cfg.PublicURL + "/api/v1/incidents/" + url.PathEscape(bd.Incident.ID) + "/postmortem?format="
-		p.Links = map[string]string{"page": a.cfg.PublicURL + "/incidents/" + url.PathEscape(bd.Incident.ID),
+		p.Links = map[string]string{"page": a.pageURL(bd.Incident.ID),
 			"md": api + FormatMarkdown, "json": api + FormatJSON, "html": api + FormatHTML}
 	}
 	return json.Marshal(p)
+}
+
+// pageURL is the incident's live page as people reach it, or "" when
+// correlator's address is not known.
+func (a *Attacher) pageURL(id string) string {
+	if a.cfg.LiveLink != nil {
+		return a.cfg.LiveLink(id)
+	}
+	if a.cfg.PublicURL == "" {
+		return ""
+	}
+	return a.cfg.PublicURL + "/incidents/" + url.PathEscape(id)
 }
 
 // keep stores a payload until it is delivered: on disk in the incident's
