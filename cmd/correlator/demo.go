@@ -30,7 +30,7 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	days := fs.Int("days", scenario.DefaultDays, "days of history")
 	serveFlag := fs.Bool("serve", false, "keep the API up on the demo store afterwards")
 	listen := fs.String("listen", "127.0.0.1:8080", "address for --serve")
-	asJSON := fs.Bool("json", false, `print {"expected_cause", "whatchanged"} as JSON`)
+	asJSON := fs.Bool("json", false, `print {"expected_cause", "whatchanged", "impact", "incident"} as JSON`)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -120,7 +120,7 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	progress("impact estimated in %d ms", time.Since(start).Milliseconds())
 	if *asJSON {
-		if err := writeJSON(stdout, map[string]any{"expected_cause": sc.ExpectedCause, "whatchanged": ans, "impact": rep}); err != nil {
+		if err := writeJSON(stdout, map[string]any{"expected_cause": sc.ExpectedCause, "whatchanged": ans, "impact": rep, "incident": inc}); err != nil {
 			return err
 		}
 	} else {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"path/filepath"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -130,7 +131,18 @@ func cmdIncident(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	defer st.Close()
 	// The tracker's own news (opened, resolved) is what stdout shows; only
 	// its warnings (an incomplete snapshot) go to stderr.
-	tr := newTracker(st, cfg, incident.Options{Logger: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: max(slog.LevelWarn, cfg.Log.SlogLevel())}))})
+	quiet := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: max(slog.LevelWarn, cfg.Log.SlogLevel())}))
+	tr, outs, err := newIncidents(st, cfg, quiet, nil, false, incident.Options{Logger: quiet})
+	if err != nil {
+		return err
+	}
+	// A change made here reaches Grafana before the command returns; a
+	// failure to reach it is a warning (serve's next sync catches up).
+	defer func() {
+		if err := outs.flush(ctx); err != nil {
+			fmt.Fprintln(stderr, "warning:", err)
+		}
+	}()
 	var in store.Incident
 	switch sub {
 	case "open":
@@ -338,7 +350,15 @@ func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
 // incident as `correlator incident show` reads it.
 func demoIncident(ctx context.Context, st *store.Store, cfg config.Config, sc *scenario.Scenario, log *slog.Logger) (*incident.Detail, error) {
 	clock := sc.Detected
-	tr := newTracker(st, cfg, incident.Options{Logger: log, Now: func() time.Time { return clock }})
+	// The bundle goes next to the demo's store unless configured
+	// elsewhere; Grafana is synced when configured.
+	if cfg.Postmortem.Dir == "" && cfg.Postmortem.WebhookURL == "" {
+		cfg.Postmortem.Dir = filepath.Join(cfg.DataDir, "postmortems")
+	}
+	tr, outs, err := newIncidents(st, cfg, log, nil, false, incident.Options{Logger: log, Now: func() time.Time { return clock }})
+	if err != nil {
+		return nil, err
+	}
 	in, err := tr.Open(ctx, incident.OpenRequest{Services: []string{sc.Service}, At: sc.Onset, Title: "Alert on " + sc.Service})
 	if err != nil {
 		return nil, err
@@ -359,6 +379,9 @@ func demoIncident(ctx context.Context, st *store.Store, cfg config.Config, sc *s
 	if _, err := tr.Resolve(ctx, in.ID, incident.ResolveRequest{Cause: cause}); err != nil {
 		return nil, err
 	}
+	if err := outs.flush(ctx); err != nil {
+		log.Warn("demo incident not shown in Grafana", "err", err)
+	}
 	return tr.Get(ctx, in.ID)
 }
 
@@ -368,4 +391,7 @@ func printDemoIncident(w io.Writer, d *incident.Detail, dataDir string) {
 		d.Services[0], d.Onset.Format(time.RFC3339))
 	printIncident(w, d)
 	fmt.Fprintf(w, "\nAgain: correlator incident show %s --data-dir %s; the ranking's record: correlator accuracy --data-dir %s\n", d.ID, dataDir, dataDir)
+	if loc := d.Attributes[attrPostmortemURL]; loc != "" {
+		fmt.Fprintf(w, "The post-mortem draft, attached on resolve: %s (again: correlator postmortem %s --format html --data-dir %s)\n", loc, d.ID, dataDir)
+	}
 }

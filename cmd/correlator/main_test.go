@@ -744,12 +744,35 @@ func TestDemo(t *testing.T) {
 						Observed int `json:"observed"`
 					} `json:"affected_users"`
 				} `json:"impact"`
+				Incident *struct {
+					Status     string            `json:"status"`
+					Attributes map[string]string `json:"attributes"`
+					Snapshots  []struct {
+						Trigger string `json:"trigger"`
+					} `json:"snapshots"`
+				} `json:"incident"`
 			}
-			if err := json.Unmarshal([]byte(r.stdout), &out); err != nil || out.ExpectedCause == nil || out.WhatChanged == nil || out.Impact == nil {
-				t.Fatalf("output is not {expected_cause, whatchanged, impact} (%v):\n%.2000s", err, r.stdout)
+			if err := json.Unmarshal([]byte(r.stdout), &out); err != nil || out.ExpectedCause == nil || out.WhatChanged == nil || out.Impact == nil || out.Incident == nil {
+				t.Fatalf("output is not {expected_cause, whatchanged, impact, incident} (%v):\n%.2000s", err, r.stdout)
 			}
 			if out.Impact.Users.Observed == 0 {
 				t.Errorf("the demo incident hurt no user")
+			}
+			// The incident's loop: snapshots from open to resolve, the
+			// cause confirmed, the post-mortem written on resolve.
+			inc := out.Incident
+			if n := len(inc.Snapshots); inc.Status != "resolved" || n < 3 || inc.Snapshots[0].Trigger != "open" || inc.Snapshots[n-1].Trigger != "resolve" {
+				t.Errorf("demo incident %s with snapshots %+v, want resolved with open … resolve", inc.Status, inc.Snapshots)
+			}
+			if want := *out.ExpectedCause; want != "" && inc.Attributes["cause"] != want {
+				t.Errorf("confirmed cause %q, want %q", inc.Attributes["cause"], want)
+			}
+			page, err := os.ReadFile(inc.Attributes["postmortem.url"])
+			if err != nil {
+				t.Fatalf("post-mortem bundle: %v", err)
+			}
+			if want := *out.ExpectedCause; want != "" && !strings.Contains(string(page), want) {
+				t.Errorf("the post-mortem does not name the cause %s", want)
 			}
 			checkRanksFirst(t, *out.WhatChanged, *out.ExpectedCause)
 		})

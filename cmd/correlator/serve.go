@@ -81,7 +81,13 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready chan<
 	merging := changes.NewMergingWriter(changes.NewMerger(changes.MergerOptionsFrom(cfg.Changes.Merge, st, log)), w)
 	// Incidents, declared by people (API) or opened by alerts (the
 	// tracker's Book), are snapshotted at each step and while open.
-	tracker := newTracker(st, cfg, incident.Options{Logger: log})
+	// Their outlets keep Grafana's annotations in step and attach the
+	// post-mortem bundle on resolve.
+	tracker, outs, err := newIncidents(st, cfg, log, reg, true, incident.Options{Logger: log})
+	if err != nil {
+		w.Close(context.Background())
+		return err
+	}
 	cs, err := buildCollectors(cfg, merging, w, tracker.Book(), log, reg)
 	if err != nil {
 		w.Close(context.Background())
@@ -91,7 +97,7 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready chan<
 		Writer: merging, Store: st, Engine: correlate.New(st, correlate.Options{}),
 		Impact: impact.New(st, cfg.Impact), Incidents: st,
 		Auth: cfg, AuthRequired: !loopbackOnly, MaxBodyBytes: cfg.Ingest.MaxBodyBytes,
-		Logger: log, Registry: reg, Routes: cs.routes,
+		Logger: log, Registry: reg, Routes: append(cs.routes, outs.routes(log)...),
 		IncidentBook: tracker,
 	})
 	ln, err := net.Listen("tcp", addr)
@@ -120,6 +126,7 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready chan<
 		log.Info("incident snapshots", "interval", cfg.Incidents.EffectiveSnapshotInterval().String())
 		_ = tracker.Run(pctx) // returns nil when pctx ends
 	})
+	outs.run(pctx, &pollers)
 	defer func() { stopPollers(); pollers.Wait() }()
 	log.Info("serving", "addr", ln.Addr().String(), "store", store, "spool", sp.Dir(), "auth", !loopbackOnly)
 	if ready != nil {

@@ -74,11 +74,14 @@ type Options struct {
 }
 
 // Route is one receiver: a ServeMux pattern and its handler. A route with
-// a Scope is served behind the bearer tokens, demanding that scope.
+// a Scope is served behind the bearer tokens, demanding that scope, except
+// for the requests Allow lets through without one (a signed link a
+// browser opens, which cannot carry a bearer token).
 type Route struct {
 	Pattern string
 	Handler http.Handler
 	Scope   config.Scope
+	Allow   func(*http.Request) bool
 }
 
 // Server serves the API.
@@ -116,9 +119,24 @@ func New(opt Options) *Server {
 		if r.Scope != "" {
 			h = s.auth(r.Scope, h)
 		}
+		if r.Allow != nil {
+			h = allowOr(r.Allow, r.Handler, h)
+		}
 		s.mux.Handle(r.Pattern, h)
 	}
 	return s
+}
+
+// allowOr serves the requests allow accepts with open, the others with
+// guarded.
+func allowOr(allow func(*http.Request) bool, open, guarded http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if allow(r) {
+			open.ServeHTTP(w, r)
+			return
+		}
+		guarded.ServeHTTP(w, r)
+	})
 }
 
 // ServeHTTP implements http.Handler.

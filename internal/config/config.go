@@ -19,7 +19,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"github.com/correlator/correlator/internal/impact"
 	"io"
 	"log/slog"
 	"net/url"
@@ -35,6 +34,9 @@ import (
 	"github.com/correlator/correlator/internal/collectors/otlplogs"
 	"github.com/correlator/correlator/internal/collectors/prometheus"
 	"github.com/correlator/correlator/internal/collectors/sentry"
+	"github.com/correlator/correlator/internal/grafana"
+	"github.com/correlator/correlator/internal/impact"
+	"github.com/correlator/correlator/internal/postmortem"
 )
 
 // Config is correlator's whole configuration. The zero value is not useful;
@@ -81,6 +83,16 @@ type Config struct {
 	// Incidents configures the incident lifecycle: the snapshots of the
 	// ranked causes and the impact kept while an incident is open.
 	Incidents Incidents `yaml:"incidents" json:"incidents"`
+	// ExternalURL is correlator's address as people reach it in a browser
+	// (https://correlator.example.com): links in Grafana annotations and
+	// post-mortem bundles point there. Optional.
+	ExternalURL string `yaml:"external_url" json:"external_url"`
+	// Grafana configures the annotation overlay: changes and incidents
+	// pushed to Grafana as annotations; set url to enable it.
+	Grafana grafana.Config `yaml:"grafana" json:"grafana"`
+	// Postmortem configures where a resolved incident's evidence bundle
+	// is attached: a directory and/or a webhook.
+	Postmortem postmortem.AttachConfig `yaml:"postmortem" json:"postmortem"`
 }
 
 // Incidents configures the incident lifecycle.
@@ -89,6 +101,14 @@ type Incidents struct {
 	// open incident (besides the snapshots at open, update and resolve).
 	// Zero means DefaultSnapshotInterval; see EffectiveSnapshotInterval.
 	SnapshotInterval Duration `yaml:"snapshot_interval" json:"snapshot_interval"`
+	// LinkSecret signs the links to incidents' live pages (/incidents/ID),
+	// which browsers open without a bearer token; at least 32 bytes.
+	// Without it the page needs a read token like the rest of the API.
+	// Also CORRELATOR_LINK_SECRET.
+	LinkSecret Secret `yaml:"link_secret" json:"link_secret"`
+	// LinkTTL is how long a signed link stays valid after the incident
+	// opened; default 30 days (post-mortems are read days later).
+	LinkTTL Duration `yaml:"link_ttl" json:"link_ttl"`
 }
 
 // EffectiveSnapshotInterval is SnapshotInterval, or its default when unset.

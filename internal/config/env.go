@@ -21,6 +21,8 @@ const (
 	envMaxBodyBytes      = "CORRELATOR_MAX_BODY_BYTES"
 	envTokens            = "CORRELATOR_TOKENS"
 	envTokensFile        = "CORRELATOR_TOKENS_FILE"
+	envLinkSecret        = "CORRELATOR_LINK_SECRET"
+	envExternalURL       = "CORRELATOR_EXTERNAL_URL"
 )
 
 // ApplyEnv overrides c with the environment, the layer between the YAML file
@@ -38,6 +40,9 @@ const (
 //	CORRELATOR_MAX_BODY_BYTES       ingest.max_body_bytes (a decimal integer)
 //	CORRELATOR_TOKENS               tokens appended to auth.tokens
 //	CORRELATOR_TOKENS_FILE          file of tokens appended to auth.tokens
+//	CORRELATOR_LINK_SECRET          incidents.link_secret
+//	CORRELATOR_EXTERNAL_URL         external_url
+//	CORRELATOR_GRAFANA_*, CORRELATOR_POSTMORTEM_*: see those sections
 //
 // CORRELATOR_TOKENS is a comma-separated list of name:scopes:token entries,
 // scopes joined by "+":
@@ -65,6 +70,7 @@ func (c *Config) ApplyEnv(getenv func(string) string) error {
 		{envChDBLib, &c.ChDBLib},
 		{envLogLevel, &c.Log.Level},
 		{envLogFormat, &c.Log.Format},
+		{envExternalURL, &c.ExternalURL},
 	} {
 		if v := getenv(s.name); v != "" {
 			*s.dst = v
@@ -73,6 +79,10 @@ func (c *Config) ApplyEnv(getenv func(string) string) error {
 	if v := getenv(envClickHouseDSN); v != "" {
 		c.ClickHouse.DSN = Secret(v)
 	}
+	if v := getenv(envLinkSecret); v != "" {
+		c.Incidents.LinkSecret = Secret(v)
+	}
+	c.Postmortem.ApplyEnv(getenv)
 
 	var errs []error
 	if v := getenv(envMaxBodyBytes); v != "" {

@@ -8,6 +8,8 @@ import (
 	"regexp"
 	"slices"
 	"strconv"
+
+	"github.com/correlator/correlator/internal/livelink"
 )
 
 // MinTokenLength is the shortest accepted API token, in bytes. 16 random
@@ -51,6 +53,25 @@ func (c *Config) Validate() error {
 
 	if err := c.Impact.Validate(); err != nil {
 		errs = append(errs, err)
+	}
+	if c.Grafana.Enabled() {
+		if err := c.Grafana.Validate(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := c.Postmortem.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if c.ExternalURL != "" {
+		if u, err := url.Parse(c.ExternalURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			add("external_url", "%q is not an http(s) URL such as https://correlator.example.com", c.ExternalURL)
+		}
+	}
+	if k := c.Incidents.LinkSecret; k != "" && len(k.Reveal()) < livelink.MinKeyLen {
+		add("incidents.link_secret", "%d bytes, want at least %d", len(k.Reveal()), livelink.MinKeyLen)
+	}
+	if c.Incidents.LinkTTL < 0 {
+		add("incidents.link_ttl", "negative (%s)", c.Incidents.LinkTTL)
 	}
 
 	embedded := c.ClickHouse.DSN == ""

@@ -3,17 +3,16 @@ package grafana
 import (
 	"context"
 	"encoding/json"
-	"net/http"
 	"net/http/httptest"
 	"os"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/correlator/correlator/internal/correlate"
+	"github.com/correlator/correlator/internal/grafana/grafanatest"
 	"github.com/correlator/correlator/internal/scenario"
 	"github.com/correlator/correlator/internal/store"
 	"github.com/correlator/correlator/internal/store/storetest"
@@ -23,77 +22,6 @@ func TestMain(m *testing.M) {
 	code := m.Run()
 	storetest.Cleanup()
 	os.Exit(code)
-}
-
-// simGrafana is a small working model of Grafana's annotations API (ids
-// handed out in order, PUT of an unknown id is 404, GET filters by tag
-// and time), for end-to-end runs whose requests are too many to record.
-type simGrafana struct {
-	mu     sync.Mutex
-	nextID int64
-	byID   map[int64]map[string]any
-	posts  int
-	puts   int
-}
-
-func newSimGrafana() *simGrafana { return &simGrafana{nextID: 1, byID: map[int64]map[string]any{}} }
-
-func (g *simGrafana) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	w.Header().Set("Content-Type", "application/json")
-	reply := func(status int, v any) {
-		w.WriteHeader(status)
-		json.NewEncoder(w).Encode(v)
-	}
-	var body map[string]any
-	json.NewDecoder(r.Body).Decode(&body)
-	switch {
-	case r.Method == http.MethodPost && r.URL.Path == "/api/annotations":
-		id := g.nextID
-		g.nextID++
-		g.posts++
-		body["id"] = id
-		g.byID[id] = body
-		reply(200, map[string]any{"message": "Annotation added", "id": id})
-	case r.Method == http.MethodPut && strings.HasPrefix(r.URL.Path, "/api/annotations/"):
-		id, _ := strconv.ParseInt(strings.TrimPrefix(r.URL.Path, "/api/annotations/"), 10, 64)
-		old, ok := g.byID[id]
-		if !ok {
-			reply(404, map[string]any{"message": "Annotation not found"})
-			return
-		}
-		g.puts++
-		for k, v := range body {
-			old[k] = v
-		}
-		reply(200, map[string]any{"message": "Annotation updated"})
-	case r.Method == http.MethodGet && r.URL.Path == "/api/annotations":
-		from, _ := strconv.ParseFloat(r.URL.Query().Get("from"), 64)
-		to, _ := strconv.ParseFloat(r.URL.Query().Get("to"), 64)
-		out := []map[string]any{}
-		for _, a := range g.byID {
-			if a["timeEnd"].(float64) >= from && a["time"].(float64) <= to {
-				out = append(out, a)
-			}
-		}
-		reply(200, out)
-	default:
-		reply(404, map[string]any{"message": "Not found"})
-	}
-}
-
-// byKey returns the annotations Grafana holds per correlator key.
-func (g *simGrafana) byKey() map[string][]map[string]any {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	out := map[string][]map[string]any{}
-	for _, a := range g.byID {
-		d, _ := a["data"].(map[string]any)
-		k, _ := d[dataKey].(string)
-		out[k] = append(out[k], a)
-	}
-	return out
 }
 
 // TestDemoIncidentOnTheRealStore runs the overlay over the demo scenario
@@ -126,7 +54,7 @@ func TestDemoIncidentOnTheRealStore(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	g := newSimGrafana()
+	g := grafanatest.New()
 	srv := httptest.NewServer(g)
 	defer srv.Close()
 	now := sc.Detected.Add(10 * time.Minute)
@@ -144,10 +72,10 @@ func TestDemoIncidentOnTheRealStore(t *testing.T) {
 			wantChanges++
 		}
 	}
-	if res.Created != wantChanges+1 || g.posts != wantChanges+1 {
-		t.Fatalf("created %d (%d posts), want the %d changes and the incident", res.Created, g.posts, wantChanges)
+	if posts, _, _ := g.Requests(); res.Created != wantChanges+1 || posts != wantChanges+1 {
+		t.Fatalf("created %d (%d posts), want the %d changes and the incident", res.Created, posts, wantChanges)
 	}
-	byKey := g.byKey()
+	byKey := g.ByKey()
 	for _, c := range sc.Batch.Changes {
 		a := byKey[changeKey(c.ID)]
 		if !c.Time.Before(now.Add(time.Hour)) {
@@ -178,8 +106,11 @@ func TestDemoIncidentOnTheRealStore(t *testing.T) {
 	}
 
 	// Nothing changed: nothing sent.
-	if res, err := s.SyncOnce(ctx); err != nil || res.Created+res.Updated != 0 || g.posts != wantChanges+1 || g.puts != 0 {
-		t.Fatalf("second sync: %+v, %v (posts %d, puts %d); want nothing sent", res, err, g.posts, g.puts)
+	if res, err := s.SyncOnce(ctx); err != nil || res.Created+res.Updated != 0 {
+		t.Fatalf("second sync: %+v, %v; want nothing sent", res, err)
+	}
+	if posts, puts, _ := g.Requests(); posts != wantChanges+1 || puts != 0 {
+		t.Fatalf("second sync sent %d posts, %d puts; want nothing", posts-wantChanges-1, puts)
 	}
 
 	// Resolved, with its post-mortem: one update of the one region.
@@ -191,10 +122,10 @@ func TestDemoIncidentOnTheRealStore(t *testing.T) {
 	if err := s.SyncIncident(ctx, in.ID); err != nil {
 		t.Fatal(err)
 	}
-	inc = g.byKey()[incidentKey(in.ID)]
-	if len(inc) != 1 || g.puts != 1 || int64(inc[0]["timeEnd"].(float64)) != in.ResolvedAt.UnixMilli() ||
+	inc = g.ByKey()[incidentKey(in.ID)]
+	if _, puts, _ := g.Requests(); len(inc) != 1 || puts != 1 || int64(inc[0]["timeEnd"].(float64)) != in.ResolvedAt.UnixMilli() ||
 		!strings.Contains(inc[0]["text"].(string), "https://wiki.example.com/pm/inc-demo") {
-		t.Errorf("after resolve: %d annotations, %d puts, %v", len(inc), g.puts, inc)
+		t.Errorf("after resolve: %d annotations, %d puts, %v", len(inc), puts, inc)
 	}
 	rec, err := st.Annotations(ctx, []string{incidentKey(in.ID)})
 	if err != nil || rec[incidentKey(in.ID)].ID != inc[0]["id"].(int64) {

@@ -174,6 +174,7 @@ func (t *Tracker) runJob(ctx context.Context, j job) {
 	if _, err := t.Snapshot(ctx, j.id, j.trigger); err != nil {
 		t.log.Error("snapshot failed", "incident", j.id, "trigger", j.trigger, "err", err)
 	}
+	defer t.changed(j.id)
 	if j.trigger != TriggerResolve {
 		return
 	}

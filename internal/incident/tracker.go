@@ -90,7 +90,12 @@ type Options struct {
 	// CLI) or, for an incident an alert resolved, in Run; it must hand
 	// long work off. A panic in it is logged; it never fails the resolve.
 	OnResolve func(ctx context.Context, in store.Incident)
-	Logger    *slog.Logger
+	// OnChange is called after every state stored and snapshotted (open,
+	// update, resolve, an alert's, an attribute set), with the incident's
+	// id; the Grafana overlay re-syncs the incident's annotation here. It
+	// must not block.
+	OnChange func(id string)
+	Logger   *slog.Logger
 	// Now and Rand are the clock and the randomness of new ids, for tests.
 	Now  func() time.Time
 	Rand io.Reader
@@ -538,6 +543,48 @@ func (t *Tracker) after(ctx context.Context, in store.Incident, trigger string) 
 	if trigger == TriggerResolve {
 		t.resolvedHook(ctx, in)
 	}
+	t.changed(in.ID)
+}
+
+// changed calls OnChange.
+func (t *Tracker) changed(id string) {
+	if t.opt.OnChange != nil {
+		t.opt.OnChange(id)
+	}
+}
+
+// SetAttributes appends a state of the incident with attrs merged into
+// its attributes (an empty value deletes one) and note, without a
+// snapshot: a fact about the incident (where its post-mortem is), not a
+// change of what is known about its causes.
+func (t *Tracker) SetAttributes(ctx context.Context, id string, attrs map[string]string, note string) (store.Incident, error) {
+	t.state.Lock()
+	cur, err := t.current(ctx, id)
+	if err != nil {
+		t.state.Unlock()
+		return store.Incident{}, err
+	}
+	next := cur
+	next.Attributes = maps.Clone(cur.Attributes)
+	if next.Attributes == nil {
+		next.Attributes = map[string]string{}
+	}
+	for k, v := range attrs {
+		if v == "" {
+			delete(next.Attributes, k)
+		} else {
+			next.Attributes[k] = v
+		}
+	}
+	next.Note = note
+	next.UpdatedAt = nextUpdate(t.opt.Now(), &cur)
+	err = t.st.WriteIncident(ctx, next)
+	t.state.Unlock()
+	if err != nil {
+		return store.Incident{}, fmt.Errorf("update incident %s: %w", id, err)
+	}
+	t.changed(id)
+	return next, nil
 }
 
 // resolvedHook calls OnResolve, logging a panic instead of passing it on.

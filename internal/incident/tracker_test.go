@@ -542,3 +542,48 @@ func TestResolveHookPanicDoesNotFailResolve(t *testing.T) {
 		t.Errorf("current = %+v, %v", cur, err)
 	}
 }
+
+// OnChange hears every stored state, and SetAttributes adds a state
+// (history kept) without a snapshot.
+func TestOnChangeAndSetAttributes(t *testing.T) {
+	st := storetest.Embedded(t)
+	ctx := context.Background()
+	var mu sync.Mutex
+	var changed []string
+	tr := NewTracker(st, Options{Now: clock(), OnChange: func(id string) {
+		mu.Lock()
+		changed = append(changed, id)
+		mu.Unlock()
+	}})
+	in, err := tr.Open(ctx, OpenRequest{Services: []string{"api"}, Title: "t"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tr.Update(ctx, in.ID, UpdateRequest{Note: "rolled back"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tr.Resolve(ctx, in.ID, ResolveRequest{}); err != nil {
+		t.Fatal(err)
+	}
+	sns, _ := st.Snapshots(ctx, in.ID)
+	got, err := tr.SetAttributes(ctx, in.ID, map[string]string{"postmortem.url": "https://pm/1"}, "post-mortem attached")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Attributes["postmortem.url"] != "https://pm/1" || got.Status != StatusResolved || got.Note != "post-mortem attached" {
+		t.Errorf("after SetAttributes: %+v", got)
+	}
+	if want := []string{in.ID, in.ID, in.ID, in.ID}; !slices.Equal(changed, want) {
+		t.Errorf("OnChange heard %v, want %v (open, update, resolve, attribute)", changed, want)
+	}
+	hist, _ := st.IncidentHistory(ctx, in.ID)
+	if len(hist) != 4 || hist[2].Attributes["postmortem.url"] != "" {
+		t.Errorf("history has %d states (want 4, the resolve without the attribute)", len(hist))
+	}
+	if after, _ := st.Snapshots(ctx, in.ID); len(after) != len(sns) {
+		t.Errorf("SetAttributes took a snapshot (%d → %d)", len(sns), len(after))
+	}
+	if _, err := tr.SetAttributes(ctx, "inc-none", map[string]string{"a": "b"}, ""); !errors.Is(err, ErrNotFound) {
+		t.Errorf("unknown incident: %v, want ErrNotFound", err)
+	}
+}

@@ -53,7 +53,7 @@ type AttachConfig struct {
 	// LiveLink, when set, is the address of an incident's live page (a
 	// signed link, see package livelink); without it the page link is
 	// PublicURL/incidents/ID.
-	LiveLink func(id string) string `yaml:"-" json:"-"`
+	LiveLink func(id string, opened time.Time) string `yaml:"-" json:"-"`
 }
 
 // Environment variables AttachConfig.ApplyEnv reads, so that secrets need
@@ -197,7 +197,7 @@ func (a *Attacher) OnResolve(ctx context.Context, id string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	location := a.pageURL(id)
+	location := a.pageURL(bd.Incident)
 	dir := ""
 	if a.cfg.Dir != "" {
 		dir = filepath.Join(a.cfg.Dir, dirName(id))
@@ -288,7 +288,7 @@ func (a *Attacher) payload(bd *Bundle, location string) ([]byte, error) {
 		Markdown: md.String(), HTML: page.String(), Bundle: bd}
 	if a.cfg.PublicURL != "" {
 		api := a.cfg.PublicURL + "/api/v1/incidents/" + url.PathEscape(bd.Incident.ID) + "/postmortem?format="
-		p.Links = map[string]string{"page": a.pageURL(bd.Incident.ID),
+		p.Links = map[string]string{"page": a.pageURL(bd.Incident),
 			"md": api + FormatMarkdown, "json": api + FormatJSON, "html": api + FormatHTML}
 	}
 	return json.Marshal(p)
@@ -296,14 +296,14 @@ func (a *Attacher) payload(bd *Bundle, location string) ([]byte, error) {
 
 // pageURL is the incident's live page as people reach it, or "" when
 // correlator's address is not known.
-func (a *Attacher) pageURL(id string) string {
+func (a *Attacher) pageURL(in Incident) string {
 	if a.cfg.LiveLink != nil {
-		return a.cfg.LiveLink(id)
+		return a.cfg.LiveLink(in.ID, in.OpenedAt)
 	}
 	if a.cfg.PublicURL == "" {
 		return ""
 	}
-	return a.cfg.PublicURL + "/incidents/" + url.PathEscape(id)
+	return a.cfg.PublicURL + "/incidents/" + url.PathEscape(in.ID)
 }
 
 // keep stores a payload until it is delivered: on disk in the incident's
