@@ -28,7 +28,7 @@ func TestSetExcess(t *testing.T) {
 			// Each window's interval is ±z·8 (se 8); the mean of two
 			// carries se² 8²·2/4 = 32, beside the Poisson 25.
 			name: "sampled baselines widen the excess interval", estimate: 100, low: 100, high: 100,
-			windows: []Count{{Estimate: 25, Low: 25 - z*8, High: 25 + z*8}, {Estimate: 25, Low: 25 - z*8, High: 25 + z*8}},
+			windows:      []Count{{Estimate: 25, Low: 25 - z*8, High: 25 + z*8}, {Estimate: 25, Low: 25 - z*8, High: 25 + z*8}},
 			wantBaseline: 25, wantLow: 75 - z*math.Sqrt(25+32), wantHigh: 75 + z*math.Sqrt(25+32),
 		},
 		{
