@@ -1,13 +1,8 @@
 package config
 
 import (
-	"encoding/json"
-	"fmt"
-	"time"
-
+	"github.com/correlator/correlator/internal/duration"
 	"github.com/correlator/correlator/internal/secret"
-
-	"gopkg.in/yaml.v3"
 )
 
 // Secret is a string that must not be shown; see package secret.
@@ -15,42 +10,6 @@ type Secret = secret.Secret
 
 const redacted = secret.Redacted
 
-// Duration is a time.Duration written in YAML and JSON as a Go duration
-// string: "500ms", "1s", "2h".
-type Duration time.Duration
-
-// String formats d like time.Duration.
-func (d Duration) String() string { return time.Duration(d).String() }
-
-// UnmarshalYAML implements yaml.Unmarshaler. Errors are yaml.TypeErrors so
-// they carry the line and are reported alongside the file's other problems.
-func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
-	if n.Kind == yaml.ScalarNode {
-		if v, err := time.ParseDuration(n.Value); err == nil {
-			*d = Duration(v)
-			return nil
-		}
-	}
-	return &yaml.TypeError{Errors: []string{fmt.Sprintf(
-		"line %d: invalid duration %q (want a number and a unit such as 500ms, 1s or 2h)", n.Line, n.Value)}}
-}
-
-// MarshalYAML implements yaml.Marshaler.
-func (d Duration) MarshalYAML() (any, error) { return d.String(), nil }
-
-// MarshalJSON implements json.Marshaler.
-func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(d.String()) }
-
-// UnmarshalJSON implements json.Unmarshaler.
-func (d *Duration) UnmarshalJSON(b []byte) error {
-	var s string
-	if err := json.Unmarshal(b, &s); err != nil {
-		return fmt.Errorf("decode duration: %w", err)
-	}
-	v, err := time.ParseDuration(s)
-	if err != nil {
-		return fmt.Errorf("decode duration: %w", err)
-	}
-	*d = Duration(v)
-	return nil
-}
+// Duration is a time.Duration written as a Go duration string; see
+// package duration.
+type Duration = duration.Duration

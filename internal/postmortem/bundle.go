@@ -14,6 +14,8 @@ import (
 	"github.com/correlator/correlator/internal/event"
 	"github.com/correlator/correlator/internal/impact"
 	"github.com/correlator/correlator/internal/store"
+
+	"github.com/correlator/correlator/internal/duration"
 )
 
 // Bundle is the evidence of one incident. It is data only: the renderers
@@ -62,18 +64,9 @@ type Incident struct {
 	QueryIDs   []string          `json:"query_ids"`
 }
 
-// Duration is a time.Duration that reads as "1h23m" in JSON.
-type Duration time.Duration
-
-// MarshalText implements encoding.TextMarshaler.
-func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }
-
-// UnmarshalText implements encoding.TextUnmarshaler.
-func (d *Duration) UnmarshalText(b []byte) error {
-	v, err := time.ParseDuration(string(b))
-	*d = Duration(v)
-	return err
-}
+// Duration is a time.Duration that reads as "1h23m" in JSON and YAML;
+// see package duration.
+type Duration = duration.Duration
 
 // Impact is the latest snapshot's impact report, and where it came from.
 type Impact struct {

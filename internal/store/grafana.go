@@ -14,7 +14,7 @@ import (
 // service, where the engines' reads are scoped to a few.
 
 const changesBetweenQuery = `
-SELECT id, time, kind, service, environment, version, previous_version, commit, author, title, url, source, attributes
+SELECT ` + changeReadColumns + `
 FROM changes FINAL
 WHERE time >= {from:DateTime64(3, 'UTC')} AND time < {to:DateTime64(3, 'UTC')}
 ORDER BY time DESC, id DESC
@@ -27,16 +27,9 @@ func (s *Store) ChangesBetween(ctx context.Context, from, to time.Time, limit in
 	var out []event.Change
 	p := map[string]string{"from": ParamTime(from), "to": ParamTime(to), "limit": ParamInt(int64(limit))}
 	err := s.query(ctx, "changes_between", changesBetweenQuery, p, func(r Rows) error {
-		var c event.Change
-		var kind string
-		if err := r.Scan(&c.ID, &c.Time, &kind, &c.Service, &c.Environment, &c.Version, &c.PreviousVersion,
-			&c.Commit, &c.Author, &c.Title, &c.URL, &c.Source, &c.Attributes); err != nil {
-			return err
-		}
-		c.Kind = event.ChangeKind(kind)
-		c.Time = c.Time.UTC()
+		c, err := scanChange(r)
 		out = append(out, c)
-		return nil
+		return err
 	})
 	slices.Reverse(out)
 	return out, err

@@ -47,7 +47,7 @@ func (s *Store) Topology(ctx context.Context) (map[string][]string, error) {
 }
 
 const changesQuery = `
-SELECT id, time, kind, service, environment, version, previous_version, commit, author, title, url, source, attributes
+SELECT ` + changeReadColumns + `
 FROM changes FINAL
 WHERE service IN {services:Array(String)}
   AND time >= {from:DateTime64(3, 'UTC')} AND time < {to:DateTime64(3, 'UTC')}
@@ -58,18 +58,27 @@ func (s *Store) Changes(ctx context.Context, services []string, from, to time.Ti
 	var out []event.Change
 	p := map[string]string{"services": ParamStrings(services), "from": ParamTime(from), "to": ParamTime(to)}
 	err := s.query(ctx, "changes", changesQuery, p, func(r Rows) error {
-		var c event.Change
-		var kind string
-		if err := r.Scan(&c.ID, &c.Time, &kind, &c.Service, &c.Environment, &c.Version, &c.PreviousVersion,
-			&c.Commit, &c.Author, &c.Title, &c.URL, &c.Source, &c.Attributes); err != nil {
-			return err
-		}
-		c.Kind = event.ChangeKind(kind)
-		c.Time = c.Time.UTC()
+		c, err := scanChange(r)
 		out = append(out, c)
-		return nil
+		return err
 	})
 	return out, err
+}
+
+// changeReadColumns are the columns scanChange reads, in its order.
+const changeReadColumns = `id, time, kind, service, environment, version, previous_version, commit, author, title, url, source, attributes`
+
+// scanChange reads one row of changeReadColumns.
+func scanChange(r Rows) (event.Change, error) {
+	var c event.Change
+	var kind string
+	if err := r.Scan(&c.ID, &c.Time, &kind, &c.Service, &c.Environment, &c.Version, &c.PreviousVersion,
+		&c.Commit, &c.Author, &c.Title, &c.URL, &c.Source, &c.Attributes); err != nil {
+		return c, err
+	}
+	c.Kind = event.ChangeKind(kind)
+	c.Time = c.Time.UTC()
+	return c, nil
 }
 
 // Bucket is one service's count in one minute.
@@ -441,7 +450,7 @@ func (s *Store) FlagErrors(ctx context.Context, service, flag string, from, to t
 }
 
 const changeByIDQuery = `
-SELECT id, time, kind, service, environment, version, previous_version, commit, author, title, url, source, attributes
+SELECT ` + changeReadColumns + `
 FROM changes FINAL
 WHERE id = {id:String}
 ORDER BY time
@@ -453,15 +462,9 @@ LIMIT 1`
 // small.
 func (s *Store) ChangeByID(ctx context.Context, id string) (c event.Change, found bool, err error) {
 	err = s.query(ctx, "change_by_id", changeByIDQuery, map[string]string{"id": ParamString(id)}, func(r Rows) error {
-		var kind string
-		if err := r.Scan(&c.ID, &c.Time, &kind, &c.Service, &c.Environment, &c.Version, &c.PreviousVersion,
-			&c.Commit, &c.Author, &c.Title, &c.URL, &c.Source, &c.Attributes); err != nil {
-			return err
-		}
-		c.Kind = event.ChangeKind(kind)
-		c.Time = c.Time.UTC()
-		found = true
-		return nil
+		c, err = scanChange(r)
+		found = err == nil
+		return err
 	})
 	return c, found, err
 }

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/correlator/correlator/internal/secret"
+
+	"github.com/correlator/correlator/internal/duration"
 )
 
 // Config is the "sentry" section of correlator's configuration. One Config
@@ -265,23 +267,6 @@ type Secret = secret.Secret
 
 const redacted = secret.Redacted
 
-// Duration is a time.Duration written as a Go duration string ("90s",
-// "5m") in YAML and JSON.
-type Duration time.Duration
-
-// String formats d like time.Duration.
-func (d Duration) String() string { return time.Duration(d).String() }
-
-// UnmarshalText implements encoding.TextUnmarshaler, which yaml.v3 and
-// encoding/json both use for a string.
-func (d *Duration) UnmarshalText(b []byte) error {
-	v, err := time.ParseDuration(string(b))
-	if err != nil {
-		return fmt.Errorf("invalid duration %q (want a number and a unit such as 90s or 5m)", b)
-	}
-	*d = Duration(v)
-	return nil
-}
-
-// MarshalText implements encoding.TextMarshaler.
-func (d Duration) MarshalText() ([]byte, error) { return []byte(d.String()), nil }
+// Duration is a time.Duration written as a Go duration string; see
+// package duration.
+type Duration = duration.Duration
