@@ -429,11 +429,7 @@ func (t *Tracker) Update(ctx context.Context, id string, r UpdateRequest) (store
 		t.state.Unlock()
 		return store.Incident{}, err
 	}
-	next := cur
-	next.Attributes = maps.Clone(cur.Attributes)
-	if next.Attributes == nil {
-		next.Attributes = map[string]string{}
-	}
+	next := nextState(cur)
 	if title != "" {
 		next.Title = title
 	}
@@ -515,14 +511,10 @@ func (t *Tracker) resolved(ctx context.Context, id string, r ResolveRequest, not
 	case at.Before(start):
 		return store.Incident{}, fieldErr("at", "%s is before the incident began (%s)", at.Format(time.RFC3339), start.Format(time.RFC3339))
 	}
-	next := cur
+	next := nextState(cur)
 	next.Status = StatusResolved
 	next.ResolvedAt = at
 	next.Note = note
-	next.Attributes = maps.Clone(cur.Attributes)
-	if next.Attributes == nil {
-		next.Attributes = map[string]string{}
-	}
 	if r.Cause != "" {
 		next.Attributes[AttrCause] = r.Cause
 	}
@@ -546,6 +538,17 @@ func (t *Tracker) after(ctx context.Context, in store.Incident, trigger string) 
 	t.changed(in.ID)
 }
 
+// nextState starts the state after cur: a copy with its own attributes,
+// so that changing them leaves cur (a stored state) as it was.
+func nextState(cur store.Incident) store.Incident {
+	next := cur
+	next.Attributes = maps.Clone(cur.Attributes)
+	if next.Attributes == nil {
+		next.Attributes = map[string]string{}
+	}
+	return next
+}
+
 // changed calls OnChange.
 func (t *Tracker) changed(id string) {
 	if t.opt.OnChange != nil {
@@ -564,11 +567,7 @@ func (t *Tracker) SetAttributes(ctx context.Context, id string, attrs map[string
 		t.state.Unlock()
 		return store.Incident{}, err
 	}
-	next := cur
-	next.Attributes = maps.Clone(cur.Attributes)
-	if next.Attributes == nil {
-		next.Attributes = map[string]string{}
-	}
+	next := nextState(cur)
 	for k, v := range attrs {
 		if v == "" {
 			delete(next.Attributes, k)
