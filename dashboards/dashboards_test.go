@@ -67,9 +67,50 @@ func expand(sql, db, service string, from, to time.Time) string {
 	sql = timeFilterRE.ReplaceAllString(sql, "$1 >= toDateTime('"+f+"', 'UTC') AND $1 <= toDateTime('"+t+"', 'UTC')")
 	sql = timeIntervalRE.ReplaceAllString(sql, "toStartOfInterval(toDateTime($1), INTERVAL 60 second)")
 	sql = strings.ReplaceAll(sql, "$__interval_s", "60")
-	sql = strings.ReplaceAll(sql, "${service}", service)
-	sql = strings.ReplaceAll(sql, "${incident}", demoIncident)
+	// :sqlstring quotes the value and doubles its quotes, as Grafana does.
+	sql = strings.ReplaceAll(sql, "${service:sqlstring}", sqlString(service))
+	sql = strings.ReplaceAll(sql, "${incident:sqlstring}", sqlString(demoIncident))
 	return strings.ReplaceAll(sql, "correlator.", db+".")
+}
+
+// sqlString is Grafana's sqlstring format of one value.
+func sqlString(v string) string { return "'" + strings.ReplaceAll(v, "'", "''") + "'" }
+
+// variableRE finds a dashboard variable in a query: ${name} or
+// ${name:format}.
+var variableRE = regexp.MustCompile(`\$\{(\w+)(?::(\w+))?\}`)
+
+// TestQueriesQuoteVariables: a variable is text from the dashboard's URL
+// (?var-incident=…), so a query may use it only through the sqlstring
+// format, which Grafana quotes and escapes; '${incident}' would let a
+// viewer close the quote and run any SELECT the data source user may.
+func TestQueriesQuoteVariables(t *testing.T) {
+	files, err := filepath.Glob("*.json")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no dashboards: %v", err)
+	}
+	for _, f := range files {
+		raw, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var doc any
+		if err := json.Unmarshal(raw, &doc); err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		var qs []query
+		collect(doc, "", &qs)
+		for _, q := range qs {
+			for _, m := range variableRE.FindAllStringSubmatch(q.sql, -1) {
+				if m[2] != "sqlstring" {
+					t.Errorf("%s: %s uses %s without :sqlstring", f, q.path, m[0])
+				}
+			}
+		}
+	}
+	if got := expand("x = ${service:sqlstring}", "db", "o'brien", time.Time{}, time.Time{}); got != "x = 'o''brien'" {
+		t.Errorf("expand quotes as %q", got)
+	}
 }
 
 func TestDashboardQueriesRunOnTheSchema(t *testing.T) {

@@ -267,6 +267,12 @@ func printIncident(w io.Writer, d *incident.Detail) {
 	if c := in.Attributes[incident.AttrCause]; c != "" {
 		fmt.Fprintf(w, "  cause     %s\n", c)
 	}
+	if u := in.Attributes[attrPostmortemURL]; u != "" {
+		fmt.Fprintf(w, "  bundle    %s\n", u)
+	}
+	if d.LiveURL != "" {
+		fmt.Fprintf(w, "  live page %s\n", d.LiveURL)
+	}
 
 	fmt.Fprintln(w, "\nHistory")
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)

@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -25,6 +27,12 @@ import (
 // (written and/or posted on resolve, its location recorded on the
 // incident and linked from its annotation). Each part is nil when its
 // configuration is off.
+//
+// Signed live links open an incident's page without a token, so they are
+// handed out (by `incident show`, GET /api/v1/incidents/{id}) to people who
+// could read the incident anyway, and never stored or pushed: Grafana and
+// the incident's attributes get the plain page link, which needs a token
+// (or the webhook's own URL for the bundle).
 type outlets struct {
 	grafana  *grafana.Syncer
 	attacher *postmortem.Attacher
@@ -33,33 +41,51 @@ type outlets struct {
 	tracker  *incident.Tracker
 	log      *slog.Logger
 
-	// running says the Grafana syncer's Run loop serves Notify (serve);
-	// without it (a CLI command) the incidents touched are synced by
-	// flush before the command returns.
+	// running says serve's loops run: Grafana's Run serves Notify and
+	// the attach worker serves attachQ. Without them (a CLI command) the
+	// incidents touched are synced by flush, and bundles attached inline.
 	running bool
+	attachQ chan string
 	mu      sync.Mutex
 	touched []string
+	// attaching holds the incidents whose bundle is being attached, so
+	// the worker and the catch-up scan never attach one twice at once.
+	attaching map[string]bool
 }
 
 // attrPostmortemURL is the incident attribute holding where the bundle
 // went; the Grafana overlay links it.
 const attrPostmortemURL = "postmortem.url"
 
+// attachTimeout bounds one bundle's build and delivery, apart from the
+// snapshot that preceded it.
+const attachTimeout = 5 * time.Minute
+
+// catchUpWindow is how far back the catch-up scan looks for resolved
+// incidents without a bundle (one whose attach failed, was dropped from a
+// full queue, or was resolved while serve was down). Older ones are left
+// alone: turning the feature on must not bundle a year of history.
+const catchUpWindow = 24 * time.Hour
+
 // newIncidents builds the incident tracker of a command or of serve over
 // st, with its outlets. reg receives the Grafana overlay's metrics (nil:
 // a registry of its own). opt's Logger and Now are kept.
 func newIncidents(st *store.Store, cfg config.Config, log *slog.Logger, reg prometheus.Registerer, running bool, opt incident.Options) (*incident.Tracker, *outlets, error) {
-	o := &outlets{log: log.With("component", "incident-outlets"), running: running}
-	if cfg.Incidents.LinkSecret != "" || cfg.ExternalURL != "" {
+	o := &outlets{log: log.With("component", "incident-outlets"), running: running, attachQ: make(chan string, 256), attaching: map[string]bool{}}
+	page := func(id string) string { return livelink.Path(id) }
+	if cfg.ExternalURL != "" {
+		plain := &livelink.Signer{BaseURL: strings.TrimSuffix(cfg.ExternalURL, "/")}
+		page = func(id string) string { return plain.URL(id, time.Time{}) }
+	}
+	if cfg.Incidents.LinkSecret != "" {
 		var err error
-		if cfg.Incidents.LinkSecret != "" {
-			o.links, err = livelink.New([]byte(cfg.Incidents.LinkSecret.Reveal()), cfg.ExternalURL, time.Duration(cfg.Incidents.LinkTTL))
-		} else {
-			o.links = &livelink.Signer{BaseURL: cfg.ExternalURL}
-		}
+		o.links, err = livelink.New([]byte(cfg.Incidents.LinkSecret.Reveal()), cfg.ExternalURL, time.Duration(cfg.Incidents.LinkTTL))
 		if err != nil {
 			return nil, nil, fmt.Errorf("incidents.link_secret: %w", err)
 		}
+		opt.LiveLink = func(in store.Incident) string { return o.links.URL(in.ID, in.OpenedAt) }
+	} else if cfg.ExternalURL != "" {
+		opt.LiveLink = func(in store.Incident) string { return page(in.ID) }
 	}
 	o.builder = postmortem.NewBuilder(st, postmortem.Options{GrafanaURL: cfg.Grafana.URL})
 	if cfg.Grafana.Enabled() {
@@ -68,7 +94,7 @@ func newIncidents(st *store.Store, cfg config.Config, log *slog.Logger, reg prom
 		}
 		gopt := grafana.Options{Logger: log, Registerer: reg}
 		if cfg.ExternalURL != "" {
-			gopt.LiveLink = func(in store.Incident) string { return o.links.URL(in.ID, in.OpenedAt) }
+			gopt.LiveLink = func(in store.Incident) string { return page(in.ID) }
 		}
 		var err error
 		if o.grafana, err = grafana.New(cfg.Grafana, st, gopt); err != nil {
@@ -76,10 +102,12 @@ func newIncidents(st *store.Store, cfg config.Config, log *slog.Logger, reg prom
 		}
 	}
 	if pm := cfg.Postmortem; pm.Dir != "" || pm.WebhookURL != "" {
-		pm.PublicURL = cfg.ExternalURL
-		if cfg.ExternalURL != "" {
-			pm.LiveLink = o.links.URL
+		if pm.Dir == "" {
+			// Undelivered payloads must survive a restart: keep them,
+			// and the bundle, beside the data.
+			pm.Dir = filepath.Join(cfg.DataDir, "postmortems")
 		}
+		pm.PublicURL = strings.TrimSuffix(cfg.ExternalURL, "/")
 		o.attacher = postmortem.NewAttacher(o.builder, pm, nil, log)
 	}
 	opt.OnChange = o.changed
@@ -104,24 +132,77 @@ func (o *outlets) changed(id string) {
 	o.mu.Unlock()
 }
 
-// resolved attaches the bundle of a resolved incident and records where
-// it went; that new state reaches Grafana through changed.
+// resolved attaches the bundle of a resolved incident: queued for serve's
+// worker (a resolve answers without waiting for a webhook; a full queue
+// is caught up by the scan), inline for a command.
 func (o *outlets) resolved(ctx context.Context, in store.Incident) {
 	if o.attacher == nil {
 		return
 	}
-	loc, err := o.attacher.OnResolve(ctx, in.ID)
-	if err != nil {
-		// The bundle is on disk (when a dir is set) and an undelivered
-		// payload is kept for RetryPending: log, never fail the resolve.
-		o.log.Error("post-mortem bundle not fully attached", "incident", in.ID, "err", err)
-	}
-	if loc == "" || loc == in.Attributes[attrPostmortemURL] {
+	if !o.running {
+		o.attach(ctx, in.ID)
 		return
 	}
-	if _, err := o.tracker.SetAttributes(ctx, in.ID, map[string]string{attrPostmortemURL: loc}, "post-mortem bundle attached"); err != nil {
-		o.log.Error("post-mortem location not recorded", "incident", in.ID, "err", err)
+	select {
+	case o.attachQ <- in.ID:
+	default:
+		o.log.Warn("post-mortem queue full; the catch-up scan will attach it", "incident", in.ID)
 	}
+}
+
+// attach builds and delivers one incident's bundle and records where it
+// went. A failure is logged; what was not recorded is tried again by the
+// catch-up scan, and an undelivered webhook payload by RetryPending.
+func (o *outlets) attach(ctx context.Context, id string) {
+	o.mu.Lock()
+	if o.attaching[id] {
+		o.mu.Unlock()
+		return
+	}
+	o.attaching[id] = true
+	o.mu.Unlock()
+	defer func() {
+		o.mu.Lock()
+		delete(o.attaching, id)
+		o.mu.Unlock()
+	}()
+	// Not detached from ctx: at serve's shutdown an attach in progress
+	// stops, and the catch-up scan of the next start finishes it.
+	ctx, cancel := context.WithTimeout(ctx, attachTimeout)
+	defer cancel()
+	loc, err := o.attacher.OnResolve(ctx, id)
+	if err != nil {
+		o.log.Error("post-mortem bundle not fully attached", "incident", id, "err", err)
+	}
+	if loc == "" {
+		return
+	}
+	cur, err := o.tracker.Get(ctx, id)
+	if err != nil || cur.Attributes[attrPostmortemURL] == loc {
+		return
+	}
+	if _, err := o.tracker.SetAttributes(ctx, id, map[string]string{attrPostmortemURL: loc}, ""); err != nil {
+		o.log.Error("post-mortem location not recorded", "incident", id, "err", err)
+	}
+}
+
+// catchUp attaches the bundles of recently resolved incidents that have
+// none recorded, and returns how many it tried.
+func (o *outlets) catchUp(ctx context.Context) int {
+	ins, err := o.tracker.List(ctx, incident.ListFilter{Status: incident.StatusResolved, Since: time.Now().Add(-catchUpWindow), Limit: 1000})
+	if err != nil {
+		o.log.Warn("post-mortem catch-up: cannot list incidents", "err", err)
+		return 0
+	}
+	n := 0
+	for _, in := range ins {
+		if in.Attributes[attrPostmortemURL] != "" || ctx.Err() != nil {
+			continue
+		}
+		o.attach(ctx, in.ID)
+		n++
+	}
+	return n
 }
 
 // flush syncs the incidents a command touched to Grafana (a command has no
@@ -161,8 +242,9 @@ func (o *outlets) routes(log *slog.Logger) []api.Route {
 	}
 }
 
-// run serves the overlay's sync loop and retries undelivered bundles,
-// until ctx ends.
+// run serves the overlay's sync loop, the attach worker, and every
+// minute the catch-up scan and the retry of undelivered bundles, until
+// ctx ends.
 func (o *outlets) run(ctx context.Context, wg *sync.WaitGroup) {
 	if o.grafana != nil {
 		wg.Go(func() {
@@ -170,20 +252,32 @@ func (o *outlets) run(ctx context.Context, wg *sync.WaitGroup) {
 			_ = o.grafana.Run(ctx)
 		})
 	}
-	if o.attacher != nil {
-		wg.Go(func() {
-			tick := time.NewTicker(time.Minute)
-			defer tick.Stop()
-			for {
-				select {
-				case <-ctx.Done():
-					return
-				case <-tick.C:
-					if n, err := o.attacher.RetryPending(ctx); err != nil && ctx.Err() == nil {
-						o.log.Warn("post-mortem deliveries still pending", "pending", n, "err", err)
-					}
+	if o.attacher == nil {
+		return
+	}
+	wg.Go(func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case id := <-o.attachQ:
+				o.attach(ctx, id)
+			}
+		}
+	})
+	wg.Go(func() {
+		tick := time.NewTicker(time.Minute)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+				o.catchUp(ctx)
+				if n, err := o.attacher.RetryPending(ctx); err != nil && ctx.Err() == nil {
+					o.log.Warn("post-mortem deliveries still pending", "pending", n, "err", err)
 				}
 			}
-		})
-	}
+		}
+	})
 }

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"context"
 	"fmt"
+	"log/slog"
 	"net/http/httptest"
 	"net/url"
 	"os"
@@ -10,15 +12,21 @@ import (
 	"testing"
 	"time"
 
+	"github.com/correlator/correlator/internal/config"
 	"github.com/correlator/correlator/internal/grafana/grafanatest"
+	"github.com/correlator/correlator/internal/incident"
+	"github.com/correlator/correlator/internal/store"
+	"github.com/correlator/correlator/internal/store/chdb"
 )
 
 // TestServeIncidentOutlets runs an incident's whole loop through `serve`:
 // opened over the API, its region annotation in Grafana (a model of
 // Grafana's documented annotations API), resolved, the post-mortem bundle
-// written and its signed live link recorded on the incident and added to
-// the same annotation, in place. The link opens the live page without a
-// bearer token; the bare page and a tampered link do not.
+// written and its page link recorded on the incident and added to the
+// same annotation, in place. The signed live link, handed out by the API
+// to a token holder and never stored or pushed to Grafana, opens the page
+// without a bearer token; the bare page, a tampered link and a link of
+// another incident do not.
 func TestServeIncidentOutlets(t *testing.T) {
 	g := grafanatest.New()
 	gs := httptest.NewServer(g)
@@ -55,6 +63,7 @@ postmortem:
 		ID         string            `json:"id"`
 		Status     string            `json:"status"`
 		Attributes map[string]string `json:"attributes"`
+		LiveURL    string            `json:"live_url"`
 	}
 	var opened detail
 	if code := s.call(t, "POST", "/api/v1/incidents", apiToken, `{"services":["api"],"title":"slow checkout"}`, &opened); code != 200 || opened.ID == "" {
@@ -85,9 +94,9 @@ postmortem:
 		s.call(t, "GET", "/api/v1/incidents/"+opened.ID, apiToken, "", &cur)
 		return cur.Attributes["postmortem.url"] != ""
 	})
-	link := cur.Attributes["postmortem.url"]
-	if !strings.HasPrefix(link, "https://correlator.test/incidents/"+opened.ID+"?") || !strings.Contains(link, "sig=") {
-		t.Fatalf("postmortem.url = %q, want the signed live page under external_url", link)
+	page := "https://correlator.test/incidents/" + opened.ID
+	if got := cur.Attributes["postmortem.url"]; got != page {
+		t.Fatalf("postmortem.url = %q, want the plain page %s (a signed link is never stored)", got, page)
 	}
 	if files, _ := filepath.Glob(filepath.Join(dir, "pm", "*", "index.html")); len(files) != 1 {
 		t.Errorf("bundle files %v, want one index.html", files)
@@ -98,11 +107,22 @@ postmortem:
 			return false
 		}
 		text, _ := regions[0]["text"].(string)
-		return strings.Contains(text, "/incidents/"+opened.ID+"?") && strings.Contains(text, "resolved")
+		return strings.Contains(text, page) && strings.Contains(text, "resolved")
 	})
+	for _, regions := range g.ByKey() {
+		for _, a := range regions {
+			if text, _ := a["text"].(string); strings.Contains(text, "sig=") {
+				t.Errorf("a signed link went to Grafana: %s", text)
+			}
+		}
+	}
 
-	// The live page: open with the link, closed without it.
-	u, err := url.Parse(link)
+	// The live page: open with the signed link the API hands out, closed
+	// without it.
+	if !strings.HasPrefix(cur.LiveURL, page+"?") || !strings.Contains(cur.LiveURL, "sig=") {
+		t.Fatalf("live_url = %q, want the signed page under external_url", cur.LiveURL)
+	}
+	u, err := url.Parse(cur.LiveURL)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -117,6 +137,13 @@ postmortem:
 	if code := s.call(t, "GET", u.Path+"?"+q.Encode(), "", "", nil); code != 401 {
 		t.Errorf("live link with its expiry pushed back: %d, want 401", code)
 	}
+	var other detail
+	if code := s.call(t, "POST", "/api/v1/incidents", apiToken, `{"services":["web"],"title":"another"}`, &other); code != 200 {
+		t.Fatalf("second incident: %d", code)
+	}
+	if code := s.call(t, "GET", "/incidents/"+other.ID+"?"+u.RawQuery, "", "", nil); code != 401 {
+		t.Errorf("one incident's signature on another's page: %d, want 401", code)
+	}
 	if code := s.call(t, "GET", u.Path, apiToken, "", nil); code != 200 {
 		t.Errorf("live page with a read token: %d, want 200", code)
 	}
@@ -125,5 +152,53 @@ postmortem:
 		if strings.Contains(s.logs.String(), secret) {
 			t.Errorf("a secret is in the server's log")
 		}
+	}
+}
+
+// TestCatchUpAttachesMissedBundles: a resolve whose bundle was never
+// attached (queued for a worker that never ran it, as when serve stops
+// or the queue is full) is attached by the catch-up scan, once.
+func TestCatchUpAttachesMissedBundles(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	st, err := store.Open(ctx, "", filepath.Join(dir, "data"), store.Options{}, chdb.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	cfg := config.Default()
+	cfg.DataDir = filepath.Join(dir, "data")
+	cfg.ExternalURL = "https://correlator.test/"
+	cfg.Postmortem.Dir = filepath.Join(dir, "pm")
+	// running: the resolve only queues the attach, and no worker runs.
+	tr, o, err := newIncidents(st, cfg, slog.New(slog.DiscardHandler), nil, true, incident.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, err := tr.Open(ctx, incident.OpenRequest{Services: []string{"api"}, Title: "lost bundle"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tr.Resolve(ctx, in.ID, incident.ResolveRequest{Cause: incident.CauseNone}); err != nil {
+		t.Fatal(err)
+	}
+	if d, _ := tr.Get(ctx, in.ID); d.Attributes[attrPostmortemURL] != "" {
+		t.Fatalf("attached before any worker ran: %v", d.Attributes)
+	}
+	if n := o.catchUp(ctx); n != 1 {
+		t.Fatalf("catch-up tried %d incidents, want 1", n)
+	}
+	d, err := tr.Get(ctx, in.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := d.Attributes[attrPostmortemURL], "https://correlator.test/incidents/"+in.ID; got != want {
+		t.Errorf("postmortem.url = %q, want %q", got, want)
+	}
+	if files, _ := filepath.Glob(filepath.Join(dir, "pm", "*", "index.md")); len(files) != 1 {
+		t.Errorf("bundle files %v, want one", files)
+	}
+	if n := o.catchUp(ctx); n != 0 {
+		t.Errorf("second catch-up tried %d incidents, want none (already attached)", n)
 	}
 }

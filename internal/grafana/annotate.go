@@ -83,6 +83,9 @@ func changeAnnotation(c event.Change) annotation {
 // onset (or opening) to its resolution, or to now while it is open. The
 // text leads with the top suspect of the latest ranking, and its score.
 // causes is the latest snapshot's ranking, nil when there is none yet.
+// openRegionStep is how often an open incident's region grows.
+const openRegionStep = 5 * time.Minute
+
 func incidentAnnotation(in store.Incident, causes *correlate.Answer, liveURL string, now time.Time) annotation {
 	start := in.Onset
 	if start.IsZero() || (!in.OpenedAt.IsZero() && in.OpenedAt.Before(start)) {
@@ -90,7 +93,10 @@ func incidentAnnotation(in store.Incident, causes *correlate.Answer, liveURL str
 		// its detected onset still shows where people started looking.
 		start = in.OpenedAt
 	}
-	end := now.Truncate(time.Minute)
+	// An open region grows in steps: each step changes what is sent, so
+	// a step of a minute would rewrite every open incident's annotation
+	// (and its store record) every minute.
+	end := now.Truncate(openRegionStep)
 	if in.Status == "resolved" && !in.ResolvedAt.IsZero() {
 		end = in.ResolvedAt
 	}

@@ -84,7 +84,10 @@ func (c Config) withDefaults() Config {
 // Validate reports every problem of an enabled configuration at once, each
 // naming its field under "grafana". It reads token_file and token_env to
 // check they hold a token, and never shows the token.
-func (c Config) Validate() error {
+func (c Config) Validate() error { return c.validate(os.Getenv) }
+
+// validate is Validate reading the environment through getenv.
+func (c Config) validate(getenv func(string) string) error {
 	if !c.Enabled() {
 		if c.Token != "" || c.TokenFile != "" || c.TokenEnv != "" || c.DashboardUID != "" {
 			return errors.New("grafana.url: missing (the other grafana settings need it)")
@@ -95,7 +98,7 @@ func (c Config) Validate() error {
 	if _, err := c.endpoint(); err != nil {
 		errs = append(errs, err)
 	}
-	if _, err := c.token(os.Getenv); err != nil {
+	if _, err := c.token(getenv); err != nil {
 		errs = append(errs, err)
 	}
 	if c.OrgID < 0 {

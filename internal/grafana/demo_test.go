@@ -101,7 +101,7 @@ func TestDemoIncidentOnTheRealStore(t *testing.T) {
 	if !strings.Contains(text, top.Change.Service) || !strings.Contains(text, strconv.FormatFloat(top.Score, 'f', 2, 64)) {
 		t.Errorf("incident text %q lacks the top suspect %s (score %.2f)", text, top.Change.ID, top.Score)
 	}
-	if got := int64(inc[0]["timeEnd"].(float64)); got != now.Truncate(time.Minute).UnixMilli() {
+	if got := int64(inc[0]["timeEnd"].(float64)); got != now.Truncate(openRegionStep).UnixMilli() {
 		t.Errorf("open incident ends at %d, want now %d", got, now.UnixMilli())
 	}
 

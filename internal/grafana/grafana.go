@@ -113,12 +113,12 @@ func New(cfg Config, st Store, opt Options) (*Syncer, error) {
 		return nil, errors.New("grafana.url: missing")
 	}
 	cfg = cfg.withDefaults()
-	if err := cfg.Validate(); err != nil {
-		return nil, err
-	}
 	getenv := opt.Getenv
 	if getenv == nil {
 		getenv = os.Getenv
+	}
+	if err := cfg.validate(getenv); err != nil {
+		return nil, err
 	}
 	token, err := cfg.token(getenv)
 	if err != nil {

@@ -182,8 +182,9 @@ func TestSyncIncident(t *testing.T) {
 	for i, sy := range conv.Syncs {
 		g.expect(sy.Exchanges)
 		if i == 1 {
-			// A minute later the open region has grown: one update.
-			now = now.Add(time.Minute)
+			// Five minutes later the open region has grown a step: one
+			// update. (A minute would not move it: see openRegionStep.)
+			now = now.Add(openRegionStep)
 		}
 		if err := s.SyncIncident(context.Background(), "inc-1"); (err != nil) != sy.WantError {
 			t.Fatalf("sync %d: err = %v", i, err)
@@ -191,6 +192,12 @@ func TestSyncIncident(t *testing.T) {
 		if p := g.pending(); len(p) > 0 {
 			t.Errorf("sync %d: %d recorded requests never made", i, len(p))
 		}
+	}
+	// A minute more does not grow the open region: nothing is sent.
+	g.expect(nil)
+	now = now.Add(time.Minute)
+	if err := s.SyncIncident(context.Background(), "inc-1"); err != nil {
+		t.Fatalf("sync a minute later: %v", err)
 	}
 	if err := s.SyncIncident(context.Background(), "no-such"); err == nil {
 		t.Error("syncing an unknown incident succeeded")

@@ -95,6 +95,10 @@ type Options struct {
 	// id; the Grafana overlay re-syncs the incident's annotation here. It
 	// must not block.
 	OnChange func(id string)
+	// LiveLink, when set, is the link to an incident's live page that Get
+	// hands to whoever may read the incident (a signed link, which opens
+	// the page without a token: it is given out, never stored).
+	LiveLink func(in store.Incident) string
 	Logger   *slog.Logger
 	// Now and Rand are the clock and the randomness of new ids, for tests.
 	Now  func() time.Time
@@ -454,6 +458,10 @@ func (t *Tracker) Update(ctx context.Context, id string, r UpdateRequest) (store
 	t.log.Info("incident updated", "incident", id)
 	if next.Status == StatusOpen {
 		t.after(ctx, next, TriggerUpdate)
+	} else {
+		// A resolved incident is not snapshotted again, but its news (a
+		// cause confirmed later) still reaches the outlets.
+		t.changed(id)
 	}
 	return next, nil
 }
@@ -605,6 +613,9 @@ type Detail struct {
 	store.Incident
 	History   []store.Incident  `json:"history"`
 	Snapshots []SnapshotSummary `json:"snapshots"`
+	// LiveURL is the live page's link to share in the incident channel
+	// (signed when links are; see Options.LiveLink), or "".
+	LiveURL string `json:"live_url,omitempty"`
 }
 
 // Get returns the incident's current state, history and snapshots.
@@ -621,6 +632,9 @@ func (t *Tracker) Get(ctx context.Context, id string) (*Detail, error) {
 		return nil, fmt.Errorf("read snapshots of %s: %w", id, err)
 	}
 	d := &Detail{Incident: hist[len(hist)-1], History: hist, Snapshots: make([]SnapshotSummary, 0, len(sns))}
+	if t.opt.LiveLink != nil {
+		d.LiveURL = t.opt.LiveLink(d.Incident)
+	}
 	for _, sn := range sns {
 		d.Snapshots = append(d.Snapshots, Summarize(sn))
 	}

@@ -529,7 +529,8 @@ func TestBookIncidentsAreSnapshotted(t *testing.T) {
 func TestResolveHookPanicDoesNotFailResolve(t *testing.T) {
 	st := storetest.Embedded(t)
 	ctx := context.Background()
-	tr := NewTracker(st, Options{Now: clock(), OnResolve: func(context.Context, store.Incident) { panic("hook broke") }})
+	calls := 0
+	tr := NewTracker(st, Options{Now: clock(), OnResolve: func(context.Context, store.Incident) { calls++; panic("hook broke") }})
 	in, err := tr.Open(ctx, OpenRequest{Services: []string{"api"}, Title: "t"})
 	if err != nil {
 		t.Fatal(err)
@@ -540,6 +541,9 @@ func TestResolveHookPanicDoesNotFailResolve(t *testing.T) {
 	cur, _, err := st.CurrentIncident(ctx, in.ID)
 	if err != nil || cur.Status != StatusResolved {
 		t.Errorf("current = %+v, %v", cur, err)
+	}
+	if calls != 1 {
+		t.Errorf("the hook ran %d times, want once", calls)
 	}
 }
 
@@ -565,6 +569,10 @@ func TestOnChangeAndSetAttributes(t *testing.T) {
 	if _, err := tr.Resolve(ctx, in.ID, ResolveRequest{}); err != nil {
 		t.Fatal(err)
 	}
+	// A cause confirmed after the resolve is news too.
+	if _, err := tr.Update(ctx, in.ID, UpdateRequest{Note: "cause found later"}); err != nil {
+		t.Fatal(err)
+	}
 	sns, _ := st.Snapshots(ctx, in.ID)
 	got, err := tr.SetAttributes(ctx, in.ID, map[string]string{"postmortem.url": "https://pm/1"}, "post-mortem attached")
 	if err != nil {
@@ -573,12 +581,12 @@ func TestOnChangeAndSetAttributes(t *testing.T) {
 	if got.Attributes["postmortem.url"] != "https://pm/1" || got.Status != StatusResolved || got.Note != "post-mortem attached" {
 		t.Errorf("after SetAttributes: %+v", got)
 	}
-	if want := []string{in.ID, in.ID, in.ID, in.ID}; !slices.Equal(changed, want) {
-		t.Errorf("OnChange heard %v, want %v (open, update, resolve, attribute)", changed, want)
+	if want := []string{in.ID, in.ID, in.ID, in.ID, in.ID}; !slices.Equal(changed, want) {
+		t.Errorf("OnChange heard %v, want %v (open, update, resolve, update, attribute)", changed, want)
 	}
 	hist, _ := st.IncidentHistory(ctx, in.ID)
-	if len(hist) != 4 || hist[2].Attributes["postmortem.url"] != "" {
-		t.Errorf("history has %d states (want 4, the resolve without the attribute)", len(hist))
+	if len(hist) != 5 || hist[3].Attributes["postmortem.url"] != "" {
+		t.Errorf("history has %d states (want 5, the later update without the attribute)", len(hist))
 	}
 	if after, _ := st.Snapshots(ctx, in.ID); len(after) != len(sns) {
 		t.Errorf("SetAttributes took a snapshot (%d → %d)", len(sns), len(after))
