@@ -42,7 +42,7 @@ const (
 //	CORRELATOR_TOKENS_FILE          file of tokens appended to auth.tokens
 //	CORRELATOR_LINK_SECRET          incidents.link_secret
 //	CORRELATOR_EXTERNAL_URL         external_url
-//	CORRELATOR_GRAFANA_*, CORRELATOR_POSTMORTEM_*: see those sections
+//	CORRELATOR_POSTMORTEM_WEBHOOK_URL, _SECRET, _AUTHORIZATION: see postmortem.AttachConfig
 //
 // CORRELATOR_TOKENS is a comma-separated list of name:scopes:token entries,
 // scopes joined by "+":
