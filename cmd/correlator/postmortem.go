@@ -6,57 +6,61 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
+	"net/url"
 	"slices"
 	"strings"
 
 	"github.com/correlator/correlator/internal/postmortem"
 )
 
+// postmortemUsage is the command line of correlator postmortem.
+const postmortemUsage = "correlator postmortem INCIDENT [--format md|json|html] [--out DIR] [--grafana-url URL]"
+
 // cmdPostmortem prints or writes the post-mortem evidence bundle of an
-// incident: correlator postmortem INCIDENT [--format md|json|html] [--out DIR].
+// incident. Flags may come before or after the incident.
 func cmdPostmortem(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("postmortem", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "Usage: correlator postmortem INCIDENT [--format md|json|html] [--out DIR]")
+		fmt.Fprintln(stderr, "Usage: "+postmortemUsage)
 		fs.PrintDefaults()
 	}
 	var sf storeFlags
 	sf.register(fs)
 	format := fs.String("format", postmortem.FormatMarkdown, "output: "+strings.Join(postmortem.Formats, ", "))
 	out := fs.String("out", "", "write DIR/index.<format> and the charts (SVG and PNG) instead of printing")
-	grafana := fs.String("grafana-url", os.Getenv("CORRELATOR_GRAFANA_URL"), "Grafana base URL for the dashboard links (default $CORRELATOR_GRAFANA_URL)")
-	// The incident may come before or after the flags.
-	var id string
-	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
-		id, args = args[0], args[1:]
-	}
-	if err := fs.Parse(args); err != nil {
+	grafana := fs.String("grafana-url", "", "Grafana base URL for the dashboard links (default grafana.url of the configuration)")
+	pos, err := parseInterspersed(fs, args)
+	if err != nil {
 		return err
 	}
-	rest := fs.Args()
-	if id == "" && len(rest) > 0 {
-		id, rest = rest[0], rest[1:]
-	}
 	switch {
-	case id == "":
-		return errors.New("missing INCIDENT (usage: correlator postmortem INCIDENT [--format md|json|html] [--out DIR])")
-	case len(rest) > 0:
-		return fmt.Errorf("unexpected argument %q (flags start with -; see correlator postmortem -h)", rest[0])
+	case len(pos) == 0:
+		return errors.New("missing INCIDENT (usage: " + postmortemUsage + ")")
+	case len(pos) > 1:
+		return fmt.Errorf("unexpected argument %q (flags start with -; see correlator postmortem -h)", pos[1])
 	case !slices.Contains(postmortem.Formats, *format):
 		return fmt.Errorf("flag --format: unknown format %q (want %s)", *format, strings.Join(postmortem.Formats, ", "))
 	}
+	id := pos[0]
 	cfg, err := sf.load()
 	if err != nil {
 		return err
+	}
+	grafanaURL := cfg.Grafana.URL
+	if *grafana != "" {
+		u, err := url.Parse(*grafana)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("flag --grafana-url: want an http(s) URL, such as https://grafana.example.com")
+		}
+		grafanaURL = *grafana
 	}
 	st, err := openStore(ctx, cfg, cliLogger(stderr, cfg), nil)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	b, err := postmortem.NewBuilder(st, postmortem.Options{GrafanaURL: *grafana}).Build(ctx, id)
+	b, err := postmortem.NewBuilder(st, postmortem.Options{GrafanaURL: grafanaURL}).Build(ctx, id)
 	if err != nil {
 		return err
 	}

@@ -30,8 +30,15 @@ type AttachConfig struct {
 	// With a webhook it also keeps the payloads not yet delivered, so
 	// that none is lost across restarts.
 	Dir string `yaml:"dir" json:"dir"`
-	// WebhookURL receives a POST of the bundle as JSON (see Payload).
-	WebhookURL string `yaml:"webhook_url" json:"webhook_url"`
+	// WebhookURL receives a POST of the bundle as JSON (see Payload). It
+	// is a Secret because incoming-webhook URLs (Slack, Teams, ...) carry
+	// their token in the path or query: it never prints, not even in
+	// check-config or in an error.
+	//
+	// Every POST carries the header X-Correlator-Delivery (see
+	// DeliveryHeader), the same on every attempt of one payload, so that
+	// a receiver can drop a payload it already has.
+	WebhookURL secret.Secret `yaml:"webhook_url" json:"webhook_url"`
 	// WebhookHeaders are sent with every POST (Authorization, ...).
 	WebhookHeaders map[string]secret.Secret `yaml:"webhook_headers" json:"webhook_headers"`
 	// WebhookSecret, when set, signs each body: the header
@@ -68,7 +75,7 @@ const (
 // ApplyEnv overrides the configuration from the environment.
 func (c *AttachConfig) ApplyEnv(getenv func(string) string) {
 	if v := getenv(EnvWebhookURL); v != "" {
-		c.WebhookURL = v
+		c.WebhookURL = secret.Secret(v)
 	}
 	if v := getenv(EnvWebhookSecret); v != "" {
 		c.WebhookSecret = secret.Secret(v)
@@ -86,13 +93,11 @@ var headerNameRE = regexp.MustCompile("^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 // Validate checks the configuration, naming the field at fault.
 func (c AttachConfig) Validate() error {
 	var errs []error
-	for name, raw := range map[string]string{"webhook_url": c.WebhookURL} {
-		if raw == "" {
-			continue
-		}
+	if raw := c.WebhookURL.Reveal(); raw != "" {
+		// Never quote the value: it may hold the receiver's token.
 		u, err := url.Parse(raw)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			errs = append(errs, fmt.Errorf("postmortem.%s: want an http(s) URL", name))
+			errs = append(errs, errors.New("postmortem.webhook_url: want an http(s) URL (value not shown: it may hold a token)"))
 		}
 	}
 	for h := range c.WebhookHeaders {
@@ -131,6 +136,14 @@ func (c AttachConfig) withDefaults() AttachConfig {
 
 // Payload is the body POSTed to the webhook: the bundle as data, the
 // Markdown and HTML documents, and links to the live versions.
+//
+// A payload may arrive more than once (a retry after a timeout whose
+// request did get through, a restart between the POST and the removal of
+// the kept copy): each POST carries the header X-Correlator-Delivery
+// (DeliveryHeader), "<incident id>.<first 16 hex digits of the SHA-256 of
+// the body>", identical on every attempt of the same payload, so that a
+// receiver can ignore one it has already stored. A second resolve of the
+// same incident makes a new payload, hence a new delivery id.
 type Payload struct {
 	IncidentID string `json:"incident_id"`
 	Title      string `json:"title"`
@@ -143,6 +156,21 @@ type Payload struct {
 	Bundle   *Bundle           `json:"bundle"`
 }
 
+// DeliveryHeader names the idempotency key sent with every webhook POST
+// (see Payload).
+const DeliveryHeader = "X-Correlator-Delivery"
+
+// DeliveryID is the DeliveryHeader value of body, the payload of
+// incident id. An id that is not printable ASCII is query-escaped, so
+// that the header stays a valid header value.
+func DeliveryID(id string, body []byte) string {
+	sum := sha256.Sum256(body)
+	if strings.ContainsFunc(id, func(r rune) bool { return r <= ' ' || r >= 0x7f }) {
+		id = url.QueryEscape(id)
+	}
+	return id + "." + hex.EncodeToString(sum[:8])
+}
+
 // Attacher writes or posts the bundle of each resolved incident.
 type Attacher struct {
 	b      *Builder
@@ -152,10 +180,16 @@ type Attacher struct {
 	// sleep waits between attempts; tests replace it.
 	sleep func(ctx context.Context, d time.Duration) error
 
-	// mu guards pending: payloads not delivered, kept in memory when
-	// there is no Dir to keep them in.
-	mu      sync.Mutex
+	// mu guards pending and inflight.
+	mu sync.Mutex
+	// pending holds the payloads not delivered that are not on disk (no
+	// Dir, or it could not be written), by incident id.
 	pending map[string][]byte
+	// inflight holds, by dirName of the incident id, the deliveries under
+	// way; the channel closes when one ends. Whoever holds an id is the
+	// only one to post, keep or drop its payload: without it RetryPending
+	// would post a payload that OnResolve is still posting.
+	inflight map[string]chan struct{}
 }
 
 // NewAttacher returns an Attacher; cfg must have passed Validate. A nil
@@ -168,7 +202,7 @@ func NewAttacher(b *Builder, cfg AttachConfig, client *http.Client, log *slog.Lo
 		log = slog.New(slog.DiscardHandler)
 	}
 	return &Attacher{b: b, cfg: cfg.withDefaults(), client: client, log: log.With("component", "postmortem"),
-		sleep: sleepCtx, pending: map[string][]byte{}}
+		sleep: sleepCtx, pending: map[string][]byte{}, inflight: map[string]chan struct{}{}}
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) error {
@@ -182,16 +216,65 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// pendingName marks, in an incident's directory, a payload not delivered.
-const pendingName = "webhook-payload.pending.json"
+// tryClaim marks the delivery of key as under way and returns its
+// release, or false when another is.
+func (a *Attacher) tryClaim(key string) (func(), bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if _, busy := a.inflight[key]; busy {
+		return nil, false
+	}
+	done := make(chan struct{})
+	a.inflight[key] = done
+	return func() {
+		a.mu.Lock()
+		delete(a.inflight, key)
+		a.mu.Unlock()
+		close(done)
+	}, true
+}
+
+// claim waits until no delivery of key is under way, then claims it.
+func (a *Attacher) claim(ctx context.Context, key string) (func(), error) {
+	for {
+		if release, ok := a.tryClaim(key); ok {
+			return release, nil
+		}
+		a.mu.Lock()
+		done, busy := a.inflight[key]
+		a.mu.Unlock()
+		if !busy {
+			continue
+		}
+		select {
+		case <-done:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+}
+
+// Names, in an incident's directory, of a payload not delivered and of
+// one the receiver refused for good (kept for a person to look at, or to
+// rename back to pendingName once the receiver is fixed).
+const (
+	pendingName = "webhook-payload.pending.json"
+	failedName  = "webhook-payload.failed.json"
+)
 
 // OnResolve builds the bundle of the resolved incident id, writes it to
 // the directory and posts it to the webhook (each when configured), and
 // returns where it is: the URL the webhook answered with (a Location
 // header, or a JSON body's "url"), else the public live page, else the
-// written index.html. When the webhook fails after every attempt the
-// error says so, the bundle is still on disk and the payload is kept for
-// RetryPending; the location returned is then the local one.
+// written index.html.
+//
+// When the webhook fails after every attempt the error says so and the
+// payload is kept (in the directory, else in memory) for RetryPending;
+// when the receiver refuses it for good (a 4xx other than 408 and 429) it
+// is set aside instead (DIR/<incident>/webhook-payload.failed.json, or
+// dropped when there is no directory). When the directory cannot be
+// written the webhook is still tried and the error says the files were
+// not written.
 func (a *Attacher) OnResolve(ctx context.Context, id string) (string, error) {
 	bd, err := a.b.Build(ctx, id)
 	if err != nil {
@@ -199,79 +282,138 @@ func (a *Attacher) OnResolve(ctx context.Context, id string) (string, error) {
 	}
 	location := a.pageURL(bd.Incident)
 	dir := ""
+	var writeErr error
 	if a.cfg.Dir != "" {
 		dir = filepath.Join(a.cfg.Dir, dirName(id))
 		paths, err := WriteDir(dir, bd, FormatMarkdown, FormatJSON, FormatHTML)
 		if err != nil {
-			return "", fmt.Errorf("write bundle of %s: %w", id, err)
+			// Go on to the webhook: a full disk must not also lose the
+			// delivery.
+			writeErr = fmt.Errorf("post-mortem files of %s not written to %s: %w", id, dir, err)
+			a.log.Error("post-mortem bundle not written", "incident_id", id, "dir", dir, "err", err)
+		} else {
+			if location == "" {
+				location = paths[2] // index.html
+			}
+			a.log.Info("post-mortem bundle written", "incident_id", id, "dir", dir)
 		}
-		if location == "" {
-			location = paths[2] // index.html
-		}
-		a.log.Info("post-mortem bundle written", "incident_id", id, "dir", dir)
 	}
 	if a.cfg.WebhookURL == "" {
-		return location, nil
+		return location, writeErr
 	}
 	body, err := a.payload(bd, location)
 	if err != nil {
-		return location, err
+		return location, errors.Join(writeErr, err)
 	}
+	// One delivery of an incident at a time: RetryPending skips this one
+	// while it is under way, and a second resolve waits for the first.
+	release, err := a.claim(ctx, dirName(id))
+	if err != nil {
+		return location, errors.Join(writeErr, err)
+	}
+	defer release()
 	// Keep the payload before the first attempt: a crash mid-retry loses
 	// nothing.
-	if err := a.keep(id, dir, body); err != nil {
-		return location, err
+	kept := a.keep(id, dir, body)
+	remote, err := a.post(ctx, id, body)
+	var perm permanentError
+	switch {
+	case errors.As(err, &perm):
+		a.refused(id, kept, err)
+		return location, errors.Join(writeErr, fmt.Errorf("post bundle of %s to the webhook: refused, not retried: %w", id, err))
+	case err != nil:
+		return location, errors.Join(writeErr, fmt.Errorf("post bundle of %s to the webhook (kept for a later retry): %w", id, err))
 	}
-	remote, err := a.post(ctx, body)
-	if err != nil {
-		return location, fmt.Errorf("post bundle of %s to the webhook (kept for a later retry): %w", id, err)
-	}
-	a.delivered(id, dir)
+	a.delivered(id, kept)
 	a.log.Info("post-mortem bundle posted", "incident_id", id)
 	if remote != "" {
 		location = remote
 	}
-	return location, nil
+	return location, writeErr
 }
 
 // RetryPending posts again every payload that was not delivered, and
-// returns how many are still pending. Call it periodically.
+// returns how many are still pending. Call it periodically. A payload
+// that OnResolve is posting at the time is left to it (and not counted);
+// a kept file that cannot be read is skipped, counted and reported in the
+// error; a corrupt one, or one the receiver refuses for good, is set
+// aside as webhook-payload.failed.json with one error log, and is no
+// longer pending.
 func (a *Attacher) RetryPending(ctx context.Context) (int, error) {
 	if a.cfg.WebhookURL == "" {
 		return 0, nil
 	}
-	type item struct {
-		id, dir string
-		body    []byte
-	}
-	var items []item
 	a.mu.Lock()
-	for id, body := range a.pending {
-		items = append(items, item{id: id, body: body})
+	ids := make([]string, 0, len(a.pending))
+	for id := range a.pending {
+		ids = append(ids, id)
 	}
 	a.mu.Unlock()
+	var files []string
 	if a.cfg.Dir != "" {
-		files, err := filepath.Glob(filepath.Join(a.cfg.Dir, "*", pendingName))
-		if err != nil {
+		var err error
+		if files, err = filepath.Glob(filepath.Join(a.cfg.Dir, "*", pendingName)); err != nil {
 			return 0, err
-		}
-		for _, f := range files {
-			body, err := os.ReadFile(f)
-			if err != nil {
-				return 0, fmt.Errorf("read pending payload: %w", err)
-			}
-			items = append(items, item{id: filepath.Base(filepath.Dir(f)), dir: filepath.Dir(f), body: body})
 		}
 	}
 	left := 0
 	var errs []error
-	for _, it := range items {
-		if _, err := a.post(ctx, it.body); err != nil {
+	retry := func(id, dir string, body []byte) {
+		_, err := a.post(ctx, id, body)
+		var perm permanentError
+		switch {
+		case errors.As(err, &perm):
+			a.refused(id, dir, err)
+		case err != nil:
 			left++
-			errs = append(errs, err)
+			errs = append(errs, fmt.Errorf("incident %s: %w", id, err))
+		default:
+			a.delivered(id, dir)
+			a.log.Info("post-mortem bundle posted on retry", "incident_id", id)
+		}
+	}
+	for _, id := range ids {
+		release, ok := a.tryClaim(dirName(id))
+		if !ok {
 			continue
 		}
-		a.delivered(it.id, it.dir)
+		// Read again under the claim: it may have been delivered since.
+		a.mu.Lock()
+		body, ok := a.pending[id]
+		a.mu.Unlock()
+		if ok {
+			retry(id, "", body)
+		}
+		release()
+	}
+	for _, f := range files {
+		if ctx.Err() != nil {
+			break
+		}
+		dir := filepath.Dir(f)
+		release, ok := a.tryClaim(filepath.Base(dir))
+		if !ok {
+			continue
+		}
+		body, err := os.ReadFile(f)
+		switch {
+		case errors.Is(err, os.ErrNotExist):
+			// Delivered since the listing.
+		case err != nil:
+			left++
+			a.log.Warn("pending post-mortem payload unreadable, skipped", "file", f, "err", err)
+			errs = append(errs, fmt.Errorf("read pending payload: %w", err))
+		default:
+			var p struct {
+				IncidentID string `json:"incident_id"`
+			}
+			if err := json.Unmarshal(body, &p); err != nil || p.IncidentID == "" || dirName(p.IncidentID) != filepath.Base(dir) {
+				a.setAside(f, dir, "corrupt payload", err)
+				break
+			}
+			retry(p.IncidentID, dir, body)
+		}
+		release()
 	}
 	return left, errors.Join(errs...)
 }
@@ -307,17 +449,25 @@ func (a *Attacher) pageURL(in Incident) string {
 }
 
 // keep stores a payload until it is delivered: on disk in the incident's
-// directory when there is one, else in memory.
-func (a *Attacher) keep(id, dir string, body []byte) error {
+// directory when there is one and it can be written, else in memory. It
+// returns the directory it went to, "" for memory. The caller holds the
+// incident's claim.
+func (a *Attacher) keep(id, dir string, body []byte) string {
 	if dir != "" {
-		return writeFileAtomic(filepath.Join(dir, pendingName), body)
+		err := writeFileAtomic(filepath.Join(dir, pendingName), body)
+		if err == nil {
+			return dir
+		}
+		a.log.Error("undelivered post-mortem payload kept in memory only: lost on restart", "incident_id", id, "err", err)
 	}
 	a.mu.Lock()
 	a.pending[id] = body
 	a.mu.Unlock()
-	return nil
+	return ""
 }
 
+// delivered forgets a payload kept by keep. The caller holds the
+// incident's claim.
 func (a *Attacher) delivered(id, dir string) {
 	if dir != "" {
 		if err := os.Remove(filepath.Join(dir, pendingName)); err != nil && !errors.Is(err, os.ErrNotExist) {
@@ -330,17 +480,41 @@ func (a *Attacher) delivered(id, dir string) {
 	a.mu.Unlock()
 }
 
+// refused sets aside a payload the receiver will never take, so that it
+// is neither retried nor reported every minute. The caller holds the
+// incident's claim.
+func (a *Attacher) refused(id, dir string, err error) {
+	if dir == "" {
+		a.mu.Lock()
+		delete(a.pending, id)
+		a.mu.Unlock()
+		a.log.Error("post-mortem payload refused by the webhook, dropped", "incident_id", id, "err", err)
+		return
+	}
+	a.setAside(filepath.Join(dir, pendingName), dir, "refused by the webhook", err)
+}
+
+func (a *Attacher) setAside(file, dir, why string, err error) {
+	to := filepath.Join(dir, failedName)
+	if rerr := os.Rename(file, to); rerr != nil {
+		a.log.Error("post-mortem payload "+why+", and not set aside: it will be tried again", "file", file, "err", err, "rename_err", rerr)
+		return
+	}
+	a.log.Error("post-mortem payload "+why+", set aside and not retried", "file", to, "err", err)
+}
+
 // permanentError is a webhook answer that retrying cannot change.
 type permanentError struct{ error }
 
-// post sends body with retries and returns the location the receiver
-// answered with, if any.
-func (a *Attacher) post(ctx context.Context, body []byte) (string, error) {
+// post sends the payload of incident id with retries and returns the
+// location the receiver answered with, if any.
+func (a *Attacher) post(ctx context.Context, id string, body []byte) (string, error) {
 	wait := time.Duration(a.cfg.Backoff)
+	delivery := DeliveryID(id, body)
 	var err error
 	for attempt := 1; attempt <= a.cfg.Attempts; attempt++ {
 		var loc string
-		loc, err = a.postOnce(ctx, body)
+		loc, err = a.postOnce(ctx, delivery, body)
 		if err == nil {
 			return loc, nil
 		}
@@ -348,7 +522,7 @@ func (a *Attacher) post(ctx context.Context, body []byte) (string, error) {
 		if errors.As(err, &perm) || attempt == a.cfg.Attempts {
 			break
 		}
-		a.log.Warn("webhook attempt failed", "attempt", attempt, "retry_in", wait, "err", err)
+		a.log.Warn("webhook attempt failed", "incident_id", id, "attempt", attempt, "retry_in", wait, "err", err)
 		if serr := a.sleep(ctx, wait); serr != nil {
 			return "", serr
 		}
@@ -357,15 +531,17 @@ func (a *Attacher) post(ctx context.Context, body []byte) (string, error) {
 	return "", err
 }
 
-func (a *Attacher) postOnce(ctx context.Context, body []byte) (string, error) {
+func (a *Attacher) postOnce(ctx context.Context, delivery string, body []byte) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, time.Duration(a.cfg.Timeout))
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, a.cfg.WebhookURL, bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, a.cfg.WebhookURL.Reveal(), bytes.NewReader(body))
 	if err != nil {
-		return "", permanentError{err}
+		// The error quotes the URL, which may hold a token.
+		return "", permanentError{errors.New("webhook: invalid postmortem.webhook_url")}
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "correlator-postmortem")
+	req.Header.Set(DeliveryHeader, delivery)
 	for k, v := range a.cfg.WebhookHeaders {
 		req.Header.Set(k, v.Reveal())
 	}

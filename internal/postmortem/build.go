@@ -394,6 +394,11 @@ func timelineFromHistory(hist []store.Incident, ids []string) []TimelineEntry {
 	}
 	for i := 1; i < len(hist); i++ {
 		prev, st := hist[i-1], hist[i]
+		if attributesOnly(prev, st) {
+			// A fact recorded about the incident (where its post-mortem
+			// went: SetAttributes), not something done about it.
+			continue
+		}
 		var added []string
 		for _, s := range st.Services {
 			if !slices.Contains(prev.Services, s) {
@@ -429,6 +434,19 @@ func timelineFromHistory(hist []store.Incident, ids []string) []TimelineEntry {
 		}
 	}
 	return out
+}
+
+// attributesOnly tells whether st differs from prev only by its
+// attributes (other than the confirmed cause), its note and its time: a
+// state SetAttributes appends, whose note says what was recorded rather
+// than an action taken.
+func attributesOnly(prev, st store.Incident) bool {
+	if st.Attributes["cause"] != prev.Attributes["cause"] || maps.Equal(st.Attributes, prev.Attributes) {
+		return false
+	}
+	return st.Title == prev.Title && st.Status == prev.Status && st.Severity == prev.Severity &&
+		slices.Equal(st.Services, prev.Services) && st.OpenedAt.Equal(prev.OpenedAt) && st.Onset.Equal(prev.Onset) &&
+		st.ResolvedAt.Equal(prev.ResolvedAt)
 }
 
 // changeText describes a change for the timeline.

@@ -41,14 +41,16 @@ func requireChromium(t *testing.T) string {
 
 // runChromium runs headless Chromium with a throwaway profile and no
 // background traffic of its own, so that every request it makes is the
-// page's.
-func runChromium(t *testing.T, bin string, args ...string) []byte {
+// page's. It returns the output and the browser's log, where the page's
+// console messages (Content Security Policy violations among them) go.
+func runChromium(t *testing.T, bin string, args ...string) ([]byte, string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	base := []string{"--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--user-data-dir=" + t.TempDir(),
 		"--no-first-run", "--disable-extensions", "--disable-background-networking", "--disable-component-update",
-		"--disable-sync", "--metrics-recording-only", "--hide-scrollbars", "--virtual-time-budget=3000"}
+		"--disable-sync", "--metrics-recording-only", "--hide-scrollbars", "--virtual-time-budget=3000",
+		"--enable-logging=stderr", "--v=0"}
 	cmd := exec.CommandContext(ctx, bin, append(base, args...)...)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
@@ -56,36 +58,35 @@ func runChromium(t *testing.T, bin string, args ...string) []byte {
 	if err != nil {
 		t.Fatalf("chromium %v: %v\n%s", args, err, stderr.String())
 	}
-	return out
+	return out, stderr.String()
 }
 
-// The HTML bundle of the demo incident, opened in headless Chromium from
-// a local server: it renders every section, draws the charts, and asks
-// the server for nothing but the page.
+// The live page of the demo incident, opened in headless Chromium from
+// the Handler (so with its headers, the Content Security Policy among
+// them): it renders every section, draws the charts, asks the server for
+// nothing but the page, and breaks none of its own policy.
 func TestChromiumRendersBundle(t *testing.T) {
 	bin := requireChromium(t)
 	d := loadDemo(t)
-	b := demoBundle(t, d, postmortem.Options{GrafanaURL: "https://grafana.example.com"})
-	var page bytes.Buffer
-	if err := postmortem.HTML(&page, b, postmortem.RenderOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	opt := postmortem.Options{GrafanaURL: "https://grafana.example.com"}
+	b := demoBundle(t, d, opt)
+	opt.Now = func() time.Time { return d.resolved.Add(time.Hour) }
+	h := postmortem.NewHandler(postmortem.NewBuilder(d.st, opt), 0, nil)
+	page := "/incidents/" + d.id
 	var mu sync.Mutex
 	var requests []string
+	mux := http.NewServeMux()
+	mux.Handle("GET /incidents/{id}", h.Live())
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		mu.Lock()
 		requests = append(requests, r.URL.Path)
 		mu.Unlock()
-		if r.URL.Path != "/index.html" {
-			http.NotFound(w, r)
-			return
-		}
-		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		w.Write(page.Bytes())
+		mux.ServeHTTP(w, r)
 	}))
 	defer srv.Close()
 
-	dom := string(runChromium(t, bin, "--dump-dom", srv.URL+"/index.html"))
+	out, log := runChromium(t, bin, "--dump-dom", srv.URL+page)
+	dom := string(out)
 	for _, id := range []string{"summary", "impact", "charts", "timeline", "causes", "new-errors", "logs", "dashboards", "contributing-factors", "went-well", "action-items", "queries"} {
 		if !strings.Contains(dom, `<section id="`+id+`">`) {
 			t.Errorf("rendered DOM lacks section %q", id)
@@ -103,9 +104,14 @@ func TestChromiumRendersBundle(t *testing.T) {
 	if !strings.Contains(dom, d.sc.ExpectedCause) {
 		t.Error("the cause is not on the rendered page")
 	}
+	for _, line := range strings.Split(log, "\n") {
+		if strings.Contains(line, "Content Security Policy") {
+			t.Errorf("the page breaks its own policy: %s", line)
+		}
+	}
 
 	shot := filepath.Join(t.TempDir(), "shot.png")
-	runChromium(t, bin, "--screenshot="+shot, "--window-size=1280,1900", srv.URL+"/index.html")
+	runChromium(t, bin, "--screenshot="+shot, "--window-size=1280,1900", srv.URL+page)
 	f, err := os.ReadFile(shot)
 	if err != nil {
 		t.Fatal(err)
@@ -117,7 +123,7 @@ func TestChromiumRendersBundle(t *testing.T) {
 	mu.Lock()
 	defer mu.Unlock()
 	for _, p := range requests {
-		if p != "/index.html" {
+		if p != page {
 			t.Errorf("the page requested %s: a reference that is not inline", p)
 		}
 	}

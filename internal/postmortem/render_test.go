@@ -70,6 +70,21 @@ func TestTimelineFromHistory(t *testing.T) {
 			"alert: Alert group joined by db", "update: Severity set to critical", "action: rolled back api to v41",
 			"resolution: Resolved; confirmed cause chg-9",
 		}},
+		{"where the post-mortem went is not an action; a cause confirmed later is", []store.Incident{
+			base,
+			with(base, func(in *store.Incident) {
+				in.Status, in.ResolvedAt, in.UpdatedAt = "resolved", ft0.Add(time.Hour), ft0.Add(time.Hour)
+				in.Attributes = map[string]string{"cause": "none"}
+			}),
+			with(base, func(in *store.Incident) {
+				in.Status, in.ResolvedAt, in.UpdatedAt, in.Note = "resolved", ft0.Add(time.Hour), ft0.Add(time.Hour+time.Second), "post-mortem bundle attached"
+				in.Attributes = map[string]string{"cause": "none", "postmortem.url": "https://pm/1"}
+			}),
+			with(base, func(in *store.Incident) {
+				in.Status, in.ResolvedAt, in.UpdatedAt, in.Note = "resolved", ft0.Add(time.Hour), ft0.Add(2*time.Hour), "cause confirmed after review"
+				in.Attributes = map[string]string{"cause": "chg-2", "postmortem.url": "https://pm/1"}
+			}),
+		}, []string{"opened: Incident opened: t", "resolution: Resolved; no change was the cause", "action: cause confirmed after review"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
