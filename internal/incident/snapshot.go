@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -94,8 +95,16 @@ func marshal(v any) (string, error) {
 	return strings.TrimSuffix(b.String(), "\n"), nil
 }
 
-// causes asks the engine, recording its reads; it returns the answer as
-// JSON.
+// maxCauseServices bounds the services a snapshot asks about: an alert
+// group naming dozens of services would otherwise cost dozens of answers.
+const maxCauseServices = 5
+
+// causes asks the engine about each of the incident's services (the first
+// maxCauseServices), recording its reads, and merges the answers into one
+// ranking (correlate.Merge): the cause of a multi-service incident may lie
+// with any of them. It returns the ranking as JSON; a service whose
+// question failed is reported in the error while the others' answers are
+// kept.
 func (t *Tracker) causes(ctx context.Context, in store.Incident, from, to time.Time) (string, []store.QueryRecord, error) {
 	if t.opt.Engine == nil {
 		return "", nil, fmt.Errorf("no correlation engine configured")
@@ -103,23 +112,33 @@ func (t *Tracker) causes(ctx context.Context, in store.Incident, from, to time.T
 	if len(in.Services) == 0 {
 		return "", nil, fmt.Errorf("the incident names no service")
 	}
-	q := correlate.Query{Service: in.Services[0], At: to, Lookback: to.Sub(from) + t.opt.Lookback}
-	// An onset a person gave is known; one equal to the opening (the
-	// default, and an alert's start) is only when someone noticed, and
-	// the engine finds the real one better.
-	if !in.Onset.IsZero() && in.Onset.Before(in.OpenedAt) {
-		q.Onset = in.Onset
-	}
 	rctx, log := store.RecordQueries(ctx)
-	ans, err := t.opt.Engine.WhatChanged(rctx, q)
-	if err != nil {
-		return "", log.Records(), err
+	var answers []*correlate.Answer
+	var errs []error
+	for _, svc := range in.Services[:min(len(in.Services), maxCauseServices)] {
+		q := correlate.Query{Service: svc, At: to, Lookback: to.Sub(from) + t.opt.Lookback}
+		// An onset a person gave is known; one equal to the opening (the
+		// default, and an alert's start) is only when someone noticed,
+		// and the engine finds the real one better.
+		if !in.Onset.IsZero() && in.Onset.Before(in.OpenedAt) {
+			q.Onset = in.Onset
+		}
+		ans, err := t.opt.Engine.WhatChanged(rctx, q)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", svc, err))
+			continue
+		}
+		answers = append(answers, ans)
 	}
-	b, err := marshal(ans)
+	merged := correlate.Merge(answers...)
+	if merged == nil {
+		return "", log.Records(), errors.Join(errs...)
+	}
+	b, err := marshal(merged)
 	if err != nil {
 		return "", log.Records(), fmt.Errorf("encode answer: %w", err)
 	}
-	return b, log.Records(), nil
+	return b, log.Records(), errors.Join(errs...)
 }
 
 // impact estimates who the incident hurt so far, recording the analyzer's

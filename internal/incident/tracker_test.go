@@ -202,12 +202,16 @@ func TestLifecycle(t *testing.T) {
 		if slices.Contains(names(q.Impact), "incident_history") {
 			t.Errorf("%s snapshot: the incident's own read is recorded as impact evidence", sn.Trigger)
 		}
-		// A record carries its parameters: the scope asked about (api and
-		// its dependency db).
+		// A record carries its parameters: the scope asked about, per
+		// service of the incident (api with its dependency db, then web).
+		var scopes []string
 		for _, rec := range q.Causes {
-			if rec.Name == "changes" && rec.Params["services"] != "['api','db']" {
-				t.Errorf("changes read with services %q, want ['api','db']", rec.Params["services"])
+			if rec.Name == "changes" {
+				scopes = append(scopes, rec.Params["services"])
 			}
+		}
+		if !slices.Equal(scopes, []string{"['api','db']", "['web']"}) {
+			t.Errorf("changes read with services %q, want ['api','db'] then ['web']", scopes)
 		}
 	}
 	if !slices.Equal(triggers, []string{TriggerOpen, TriggerUpdate, TriggerResolve}) {
@@ -264,7 +268,7 @@ func TestSnapshotKeepsTheHalfThatWorked(t *testing.T) {
 		wantCauses, wantImpact bool
 		wantErr                []string
 	}{
-		{"engine fails", failing{st}, impact.New(st, impact.Config{}), false, true, []string{"causes: engine exploded"}},
+		{"engine fails", failing{st}, impact.New(st, impact.Config{}), false, true, []string{"causes: api: engine exploded"}},
 		{"analyzer fails", correlate.New(st, correlate.Options{}), failing{st}, true, false, []string{"impact: analyzer exploded"}},
 		{"neither configured", nil, nil, false, false, []string{"causes: no correlation engine", "impact: no impact analyzer"}},
 	}
@@ -593,5 +597,39 @@ func TestOnChangeAndSetAttributes(t *testing.T) {
 	}
 	if _, err := tr.SetAttributes(ctx, "inc-none", map[string]string{"a": "b"}, ""); !errors.Is(err, ErrNotFound) {
 		t.Errorf("unknown incident: %v, want ErrNotFound", err)
+	}
+}
+
+// A multi-service incident's ranking holds the changes behind each of its
+// services: here the first service (web) has none, and api's deploy must
+// still be a suspect.
+func TestSnapshotRanksEveryService(t *testing.T) {
+	st := storetest.Embedded(t)
+	production(t, st)
+	ctx := context.Background()
+	tr := realTracker(st, Options{})
+	in, err := tr.Open(ctx, OpenRequest{Services: []string{"web", "api"}, At: now.Add(-10 * time.Minute), Title: "two services"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sns, err := st.Snapshots(ctx, in.ID)
+	if err != nil || len(sns) != 1 {
+		t.Fatalf("snapshots %d, %v", len(sns), err)
+	}
+	var ans correlate.Answer
+	if err := json.Unmarshal([]byte(sns[0].Causes), &ans); err != nil {
+		t.Fatalf("causes %q: %v", sns[0].Causes, err)
+	}
+	var ids []string
+	for _, c := range ans.Candidates {
+		ids = append(ids, c.Change.ID)
+	}
+	if !slices.Contains(ids, "chg-api-v42") || !slices.Contains(ans.Scope, "web") || !slices.Contains(ans.Scope, "api") {
+		t.Errorf("ranking %v over scope %v: want api's deploy, and both services in scope", ids, ans.Scope)
+	}
+	// Both services' reads are recorded.
+	q := queries(t, sns[0])
+	if n := strings.Count(strings.Join(names(q.Causes), " "), "changes"); n < 2 {
+		t.Errorf("causes queries %v: want a changes read per service", names(q.Causes))
 	}
 }
