@@ -85,7 +85,8 @@ type Options struct {
 	// the end even when the request that caused it is gone.
 	SnapshotTimeout time.Duration
 	// OnResolve is called once a resolve is stored and its snapshot
-	// written, with the resolved state (the post-mortem bundle and the
+	// written (and again when a resolved incident's cause changes), with
+	// the resolved state (the post-mortem bundle and the
 	// Grafana sync hang here). It runs in the resolving call (API request,
 	// CLI) or, for an incident an alert resolved, in Run; it must hand
 	// long work off. A panic in it is logged; it never fails the resolve.
@@ -459,8 +460,15 @@ func (t *Tracker) Update(ctx context.Context, id string, r UpdateRequest) (store
 	if next.Status == StatusOpen {
 		t.after(ctx, next, TriggerUpdate)
 	} else {
-		// A resolved incident is not snapshotted again, but its news (a
-		// cause confirmed later) still reaches the outlets.
+		// A resolved incident is not snapshotted again, but its news
+		// still reaches the outlets; a cause confirmed (or corrected)
+		// after the resolve runs OnResolve again, so the post-mortem
+		// bundle names it.
+		if next.Attributes[AttrCause] != cur.Attributes[AttrCause] {
+			hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), t.opt.SnapshotTimeout)
+			t.resolvedHook(hctx, next)
+			cancel()
+		}
 		t.changed(id)
 	}
 	return next, nil

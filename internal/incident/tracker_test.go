@@ -229,7 +229,7 @@ func TestLifecycle(t *testing.T) {
 		t.Errorf("second resolve: %v, want a ConflictError", err)
 	}
 	// A cause confirmed later is an update of the resolved incident:
-	// kept, without a snapshot.
+	// kept, without a snapshot...
 	if _, err := tr.Update(ctx, in.ID, UpdateRequest{Cause: CauseNone}); err != nil {
 		t.Fatal(err)
 	}
@@ -237,8 +237,9 @@ func TestLifecycle(t *testing.T) {
 	if len(d.History) != 4 || d.Attributes[AttrCause] != CauseNone || d.Status != StatusResolved || len(d.Snapshots) != 3 {
 		t.Errorf("after a late cause: %d states, cause %q, status %s, %d snapshots", len(d.History), d.Attributes[AttrCause], d.Status, len(d.Snapshots))
 	}
-	if len(hooked) != 1 {
-		t.Errorf("OnResolve called %d times", len(hooked))
+	// ... and OnResolve runs again with it, so the bundle names it.
+	if len(hooked) != 2 || hooked[1].Attributes[AttrCause] != CauseNone {
+		t.Errorf("OnResolve called %d times, want twice, the second with the late cause", len(hooked))
 	}
 }
 
@@ -548,6 +549,17 @@ func TestResolveHookPanicDoesNotFailResolve(t *testing.T) {
 	}
 	if calls != 1 {
 		t.Errorf("the hook ran %d times, want once", calls)
+	}
+	// A cause confirmed after the resolve runs the hook again (the
+	// bundle must name it); a note alone does not.
+	if _, err := tr.Update(ctx, in.ID, UpdateRequest{Note: "looked again"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tr.Update(ctx, in.ID, UpdateRequest{Cause: CauseNone}); err != nil {
+		t.Fatal(err)
+	}
+	if calls != 2 {
+		t.Errorf("after a later cause the hook ran %d times, want twice", calls)
 	}
 }
 
