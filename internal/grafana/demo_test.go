@@ -131,4 +131,26 @@ func TestDemoIncidentOnTheRealStore(t *testing.T) {
 	if err != nil || rec[incidentKey(in.ID)].ID != inc[0]["id"].(int64) {
 		t.Errorf("store record %+v, %v; want Grafana's id", rec, err)
 	}
+
+	// The overlay moves to one dashboard: every annotation leaves the
+	// organisation and is made again on the dashboard, once each.
+	g.AddDashboard("correlator-service")
+	moved, err := New(Config{URL: srv.URL, Token: testToken, Lookback: Duration(48 * time.Hour), DashboardUID: "correlator-service"}, st, Options{Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res, err := moved.SyncOnce(ctx); err != nil || res.Created != wantChanges+1 {
+		t.Fatalf("sync after the move: %+v, %v; want the %d annotations made again", res, err, wantChanges+1)
+	}
+	if n := g.Deletes(); n != wantChanges+1 {
+		t.Errorf("%d annotations deleted from the organisation, want %d", n, wantChanges+1)
+	}
+	for key, anns := range g.ByKey() {
+		if len(anns) != 1 || anns[0]["dashboardUID"] != "correlator-service" {
+			t.Errorf("%s: %d annotations after the move, want one on the dashboard: %v", key, len(anns), anns)
+		}
+	}
+	if res, err := moved.SyncOnce(ctx); err != nil || res.Created+res.Updated != 0 {
+		t.Errorf("second sync after the move: %+v, %v; want nothing sent", res, err)
+	}
 }

@@ -2,7 +2,8 @@
 // HTTP API, as Grafana documents it (POST /api/annotations answers
 // {"message": "Annotation added", "id": N}, PUT /api/annotations/:id
 // {"message": "Annotation updated"} or 404 for an unknown id, GET
-// /api/annotations filters by time), for end-to-end tests whose requests
+// /api/annotations filters by time and dashboard, DELETE
+// /api/annotations/:id, GET /api/dashboards/uid/:uid), for end-to-end tests whose requests
 // are too many to record one by one. The recorded conversations in
 // internal/grafana/testdata check the request shapes exactly; this checks
 // that a whole loop leaves Grafana holding the right annotations.
@@ -27,12 +28,22 @@ type Sim struct {
 	byID   map[int64]map[string]any
 	posts  int
 	puts   int
+	dels   int
+	// dashboards are the UIDs GET /api/dashboards/uid/:uid finds.
+	dashboards map[string]bool
 	// Auth is the Authorization header of the last request.
 	auth string
 }
 
 // New returns an empty Grafana.
-func New() *Sim { return &Sim{nextID: 1, byID: map[int64]map[string]any{}} }
+func New() *Sim { return &Sim{nextID: 1, byID: map[int64]map[string]any{}, dashboards: map[string]bool{}} }
+
+// AddDashboard makes a dashboard with uid exist.
+func (g *Sim) AddDashboard(uid string) {
+	g.mu.Lock()
+	g.dashboards[uid] = true
+	g.mu.Unlock()
+}
 
 // ServeHTTP implements http.Handler.
 func (g *Sim) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -66,14 +77,31 @@ func (g *Sim) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			old[k] = v
 		}
 		reply(200, map[string]any{"message": "Annotation updated"})
+	case r.Method == http.MethodDelete && strings.HasPrefix(r.URL.Path, "/api/annotations/"):
+		id, _ := strconv.ParseInt(strings.TrimPrefix(r.URL.Path, "/api/annotations/"), 10, 64)
+		if _, ok := g.byID[id]; !ok {
+			reply(404, map[string]any{"message": "Annotation not found"})
+			return
+		}
+		g.dels++
+		delete(g.byID, id)
+		reply(200, map[string]any{"message": "Annotation deleted"})
+	case r.Method == http.MethodGet && strings.HasPrefix(r.URL.Path, "/api/dashboards/uid/"):
+		uid := strings.TrimPrefix(r.URL.Path, "/api/dashboards/uid/")
+		if !g.dashboards[uid] {
+			reply(404, map[string]any{"message": "Dashboard not found"})
+			return
+		}
+		reply(200, map[string]any{"dashboard": map[string]any{"uid": uid, "id": 1, "title": uid}, "meta": map[string]any{"slug": uid}})
 	case r.Method == http.MethodGet && r.URL.Path == "/api/annotations":
 		from, _ := strconv.ParseFloat(r.URL.Query().Get("from"), 64)
 		to, _ := strconv.ParseFloat(r.URL.Query().Get("to"), 64)
+		uid := r.URL.Query().Get("dashboardUID")
 		out := []map[string]any{}
 		for _, a := range g.byID {
 			end, _ := a["timeEnd"].(float64)
 			start, _ := a["time"].(float64)
-			if end >= from && start <= to {
+			if au, _ := a["dashboardUID"].(string); end >= from && start <= to && au == uid {
 				out = append(out, a)
 			}
 		}
@@ -102,4 +130,11 @@ func (g *Sim) Requests() (posts, puts int, auth string) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	return g.posts, g.puts, g.auth
+}
+
+// Deletes returns how many annotations were deleted.
+func (g *Sim) Deletes() int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.dels
 }
