@@ -36,7 +36,9 @@ type Sim struct {
 }
 
 // New returns an empty Grafana.
-func New() *Sim { return &Sim{nextID: 1, byID: map[int64]map[string]any{}, dashboards: map[string]bool{}} }
+func New() *Sim {
+	return &Sim{nextID: 1, byID: map[int64]map[string]any{}, dashboards: map[string]bool{}}
+}
 
 // AddDashboard makes a dashboard with uid exist.
 func (g *Sim) AddDashboard(uid string) {
