@@ -6,11 +6,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"sync"
@@ -19,53 +17,19 @@ import (
 
 	promclient "github.com/prometheus/client_golang/prometheus"
 
+	"github.com/correlator/correlator/internal/collectors/collectortest"
 	"github.com/correlator/correlator/internal/collectors/httpauth"
 )
 
 var record = flag.Bool("record", false, "save the payloads the real Alertmanager sends into testdata/payloads")
 
-// requireBinary returns the path of an installed binary, or skips the test
-// (fails it when CORRELATOR_REQUIRE_PROMETHEUS=1, as CI sets after
-// installing the Debian packages).
-func requireBinary(t *testing.T, name string) string {
-	t.Helper()
-	if p, err := exec.LookPath(name); err == nil {
-		return p
-	}
-	if p := filepath.Join("/usr/bin", name); fileExists(p) {
-		return p
-	}
-	msg := fmt.Sprintf("%s is not installed (apt-get install -y prometheus prometheus-alertmanager); "+
-		"set CORRELATOR_REQUIRE_PROMETHEUS=1 to make this a failure", name)
-	if os.Getenv("CORRELATOR_REQUIRE_PROMETHEUS") == "1" {
-		t.Fatal(msg)
-	}
-	t.Skip(msg)
-	return ""
-}
-
-func fileExists(p string) bool {
-	_, err := os.Stat(p)
-	return err == nil
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
 // startAlertmanager runs the Debian Alertmanager with one webhook receiver
 // that sends every group at once (group_wait and group_interval 1s) with a
 // bearer token, and returns its URL.
 func startAlertmanager(t *testing.T, webhook, token string) string {
-	bin := requireBinary(t, "prometheus-alertmanager")
+	bin := collectortest.RequireBinary(t, "prometheus-alertmanager")
 	dir := t.TempDir()
-	addr := freeAddr(t)
+	addr := collectortest.FreeAddr(t)
 	cfg := fmt.Sprintf(`route:
   receiver: correlator
   group_by: [alertname]
@@ -84,46 +48,15 @@ receivers:
 	if err := os.WriteFile(filepath.Join(dir, "alertmanager.yml"), []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	out, err := os.Create(filepath.Join(dir, "output.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(bin,
+	collectortest.StartProcess(t, dir, bin,
 		"--config.file="+filepath.Join(dir, "alertmanager.yml"),
 		"--storage.path="+filepath.Join(dir, "data"),
 		"--web.listen-address="+addr,
 		"--cluster.listen-address=", // no gossip port: one instance
 		"--log.level=warn")
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start alertmanager: %v", err)
-	}
-	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(done) }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		<-done
-		out.Close()
-		if t.Failed() {
-			b, _ := os.ReadFile(out.Name())
-			t.Logf("alertmanager output:\n%s", b)
-		}
-	})
 	u := "http://" + addr
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		resp, err := http.Get(u + "/-/ready")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return u
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("alertmanager not ready: %v", err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	collectortest.WaitHTTP(t, u+"/-/ready", 20*time.Second)
+	return u
 }
 
 // postAlerts sends alerts to Alertmanager's API, as Prometheus does.

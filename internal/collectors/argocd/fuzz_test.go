@@ -2,40 +2,20 @@ package argocd
 
 import (
 	"bytes"
-	"context"
-	"encoding/json"
-	"errors"
 	"net/http"
 	"net/http/httptest"
-	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/correlator/correlator/internal/collectors/changes"
+	"github.com/correlator/correlator/internal/collectors/collectortest"
 	"github.com/correlator/correlator/internal/event"
 )
 
 // Run with
 //
 //	go test -run '^$' -fuzz '^FuzzWebhook$' -fuzztime 20s ./internal/collectors/argocd/
-
-// fuzzWriter is the fake writer of the fuzz target: it keeps what it is
-// given, and fails when told to.
-type fuzzWriter struct {
-	fail  bool
-	calls int
-	got   []event.Change
-}
-
-func (w *fuzzWriter) Add(_ context.Context, b *event.Batch) error {
-	w.calls++
-	w.got = append(w.got, b.Changes...)
-	if w.fail {
-		return errors.New("fuzz: the store is down")
-	}
-	return nil
-}
 
 var fuzzNow = time.Date(2026, 11, 21, 10, 0, 0, 0, time.UTC)
 
@@ -101,7 +81,7 @@ func FuzzWebhook(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, body []byte, opts uint8) {
 		cfg := fuzzConfig(opts)
-		fw := &fuzzWriter{fail: opts&32 != 0}
+		fw := &collectortest.Writer{Fail: opts&32 != 0}
 		h, err := NewWebhook(cfg, fw, nil)
 		if err != nil {
 			t.Fatal(err)
@@ -117,11 +97,11 @@ func FuzzWebhook(f *testing.F) {
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, req)
 
-		fuzzReply(t, rec, fw)
+		collectortest.CheckReply(t, rec, fw, changes.Validate)
 		if cfg.Secret != "" && wrong && rec.Code != http.StatusUnauthorized {
 			t.Fatalf("wrong secret answered %d", rec.Code)
 		}
-		for _, c := range fw.got {
+		for _, c := range fw.Changes() {
 			if c.Kind != event.ChangeDeploy || c.Source != Source || c.Version == "" || c.Author == "" {
 				t.Fatalf("unexpected change %+v", c)
 			}
@@ -130,47 +110,4 @@ func FuzzWebhook(f *testing.F) {
 			}
 		}
 	})
-}
-
-// fuzzReply checks the answer of the receiver against what the writer saw.
-func fuzzReply(t *testing.T, rec *httptest.ResponseRecorder, fw *fuzzWriter) {
-	t.Helper()
-	var rep changes.Reply
-	if err := json.Unmarshal(rec.Body.Bytes(), &rep); err != nil {
-		t.Fatalf("%d: the body is not a JSON reply: %v: %q", rec.Code, err, rec.Body.Bytes())
-	}
-	switch code := rec.Code; {
-	case code == http.StatusOK:
-		if rep.Status != "accepted" || fw.calls != 1 || fw.fail || rep.Changes == 0 || rep.Changes != len(fw.got) {
-			t.Fatalf("200 %+v after %d writes of %d changes", rep, fw.calls, len(fw.got))
-		}
-	case code == http.StatusAccepted:
-		if rep.Status != "ignored" || rep.Reason == "" || fw.calls != 0 {
-			t.Fatalf("202 %+v after %d writes", rep, fw.calls)
-		}
-	case code >= 400 && code < 500:
-		if rep.Status != "error" || strings.TrimSpace(rep.Reason) == "" || fw.calls != 0 {
-			t.Fatalf("%d %+v after %d writes", code, rep, fw.calls)
-		}
-	case code == http.StatusServiceUnavailable:
-		if !fw.fail || fw.calls != 1 || rep.Reason == "" {
-			t.Fatalf("503 %+v, but the writer did not fail", rep)
-		}
-	default:
-		t.Fatalf("status %d %+v", code, rep)
-	}
-	for _, c := range fw.got {
-		if strings.TrimSpace(c.Service) == "" || !slices.Contains(event.ChangeKinds, c.Kind) || c.Time.IsZero() || c.ID == "" {
-			t.Fatalf("invalid change %+v", c)
-		}
-		if c.Time.Location() != time.UTC {
-			t.Fatalf("time %v not in UTC", c.Time)
-		}
-		if v := c; changes.Validate(&v) != nil {
-			t.Fatalf("written change does not validate: %v\n%+v", changes.Validate(&v), c)
-		}
-		if _, err := json.Marshal(c); err != nil {
-			t.Fatalf("written change cannot be encoded: %v\n%+v", err, c)
-		}
-	}
 }

@@ -2,9 +2,7 @@ package changes
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
-	"errors"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -12,29 +10,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/correlator/correlator/internal/collectors/collectortest"
 	"github.com/correlator/correlator/internal/event"
 )
 
 // Run one target at a time, e.g.
 //
 //	go test -run '^$' -fuzz '^FuzzWebhook$' -fuzztime 20s ./internal/collectors/changes/
-
-// fuzzWriter is the fake writer of the fuzz targets: it keeps what it is
-// given, and fails when told to.
-type fuzzWriter struct {
-	fail  bool
-	calls int
-	got   []event.Change
-}
-
-func (w *fuzzWriter) Add(_ context.Context, b *event.Batch) error {
-	w.calls++
-	w.got = append(w.got, b.Changes...)
-	if w.fail {
-		return errors.New("fuzz: the store is down")
-	}
-	return nil
-}
 
 var fuzzNow = time.Date(2026, 11, 21, 10, 0, 0, 0, time.UTC)
 
@@ -115,7 +97,7 @@ func FuzzWebhook(f *testing.F) {
 		if opts&4 != 0 {
 			cfg.MaxBody = 64
 		}
-		fw := &fuzzWriter{fail: opts&8 != 0}
+		fw := &collectortest.Writer{Fail: opts&8 != 0}
 		h, err := NewWebhook(cfg, fw, nil)
 		if err != nil {
 			t.Fatal(err)
@@ -131,14 +113,14 @@ func FuzzWebhook(f *testing.F) {
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, req)
 
-		fuzzReply(t, rec, fw)
+		collectortest.CheckReply(t, rec, fw, Validate)
 		if opts&4 != 0 && len(body) > 64 && rec.Code != http.StatusRequestEntityTooLarge {
 			t.Fatalf("%d bytes over a limit of 64 answered %d", len(body), rec.Code)
 		}
 		if withSecret && wrongSecret && rec.Code/100 == 2 {
 			t.Fatalf("wrong secret answered %d", rec.Code)
 		}
-		for _, c := range fw.got {
+		for _, c := range fw.Changes() {
 			if cfg.Template == nil && c.Source == "" {
 				t.Fatalf("change without a source %+v", c)
 			}
@@ -156,7 +138,7 @@ func FuzzWebhookTemplate(f *testing.F) {
 	f.Add([]byte(`{"x":[{"s":"api"}]}`), "x.-1", "s", "", "", "x.99999999999999999999")
 	f.Fuzz(func(t *testing.T, body []byte, items, service, tm, kind, attr string) {
 		tpl := &Template{Items: items, Fields: map[string]string{"service": service, "time": tm, "kind": kind, "attributes.x": attr}}
-		fw := &fuzzWriter{}
+		fw := &collectortest.Writer{}
 		h, err := NewWebhook(WebhookConfig{Name: "fuzz", Template: tpl}, fw, nil)
 		if err != nil {
 			t.Fatal(err)
@@ -165,8 +147,8 @@ func FuzzWebhookTemplate(f *testing.F) {
 		req := httptest.NewRequest(http.MethodPost, "/collect/webhook/fuzz", bytes.NewReader(body))
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, req)
-		fuzzReply(t, rec, fw)
-		for _, c := range fw.got {
+		collectortest.CheckReply(t, rec, fw, Validate)
+		for _, c := range fw.Changes() {
 			if c.Source != "fuzz" {
 				t.Fatalf("source %q, want the webhook's name", c.Source)
 			}
@@ -263,55 +245,5 @@ func fuzzCheckFlagStates(t *testing.T, c event.Change) {
 		if got, err := FlagState(s); err != nil || got != s {
 			t.Fatalf("%s state %q is not a normalised flag state", a, s)
 		}
-	}
-}
-
-// fuzzReply checks the answer of a receiver against what the writer saw.
-func fuzzReply(t *testing.T, rec *httptest.ResponseRecorder, fw *fuzzWriter) Reply {
-	t.Helper()
-	var rep Reply
-	if err := json.Unmarshal(rec.Body.Bytes(), &rep); err != nil {
-		t.Fatalf("%d: the body is not a JSON reply: %v: %q", rec.Code, err, rec.Body.Bytes())
-	}
-	switch code := rec.Code; {
-	case code == http.StatusOK:
-		if rep.Status != "accepted" || fw.calls != 1 || fw.fail || rep.Changes == 0 || rep.Changes != len(fw.got) {
-			t.Fatalf("200 %+v after %d writes of %d changes", rep, fw.calls, len(fw.got))
-		}
-	case code == http.StatusAccepted:
-		if rep.Status != "ignored" || rep.Reason == "" || fw.calls != 0 {
-			t.Fatalf("202 %+v after %d writes", rep, fw.calls)
-		}
-	case code >= 400 && code < 500:
-		if rep.Status != "error" || strings.TrimSpace(rep.Reason) == "" || fw.calls != 0 {
-			t.Fatalf("%d %+v after %d writes", code, rep, fw.calls)
-		}
-	case code == http.StatusServiceUnavailable:
-		if !fw.fail || fw.calls != 1 || rep.Reason == "" {
-			t.Fatalf("503 %+v, but the writer did not fail", rep)
-		}
-	default:
-		t.Fatalf("status %d %+v", code, rep)
-	}
-	for _, c := range fw.got {
-		fuzzCheckChange(t, c)
-	}
-	return rep
-}
-
-// fuzzCheckChange checks what every written change needs.
-func fuzzCheckChange(t *testing.T, c event.Change) {
-	t.Helper()
-	if strings.TrimSpace(c.Service) == "" || !slices.Contains(event.ChangeKinds, c.Kind) || c.Time.IsZero() || c.ID == "" {
-		t.Fatalf("invalid change %+v", c)
-	}
-	if c.Time.Location() != time.UTC {
-		t.Fatalf("time %v not in UTC", c.Time)
-	}
-	if v := c; Validate(&v) != nil {
-		t.Fatalf("written change does not validate: %v\n%+v", Validate(&v), c)
-	}
-	if _, err := json.Marshal(c); err != nil {
-		t.Fatalf("written change cannot be encoded: %v\n%+v", err, c)
 	}
 }

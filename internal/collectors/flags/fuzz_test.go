@@ -2,40 +2,19 @@ package flags
 
 import (
 	"bytes"
-	"context"
-	"encoding/json"
-	"errors"
 	"net/http"
 	"net/http/httptest"
-	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/correlator/correlator/internal/collectors/changes"
+	"github.com/correlator/correlator/internal/collectors/collectortest"
 	"github.com/correlator/correlator/internal/event"
 )
 
 // Run one target at a time, e.g.
 //
 //	go test -run '^$' -fuzz '^FuzzLaunchDarkly$' -fuzztime 20s ./internal/collectors/flags/
-
-// fuzzWriter is the fake writer of the fuzz targets: it keeps what it is
-// given, and fails when told to.
-type fuzzWriter struct {
-	fail  bool
-	calls int
-	got   []event.Change
-}
-
-func (w *fuzzWriter) Add(_ context.Context, b *event.Batch) error {
-	w.calls++
-	w.got = append(w.got, b.Changes...)
-	if w.fail {
-		return errors.New("fuzz: the store is down")
-	}
-	return nil
-}
 
 const (
 	fuzzLDSecret      = "ld-secret"
@@ -125,7 +104,7 @@ func FuzzLaunchDarkly(f *testing.F) {
 	f.Add([]byte(`{}`), changes.SignHMACSHA256(fuzzLDSecret, []byte(`{}`)), uint8(0x80|2))
 	f.Fuzz(func(t *testing.T, body []byte, sig string, opts uint8) {
 		cfg := fuzzConfig(opts)
-		fw := &fuzzWriter{fail: opts&8 != 0}
+		fw := &collectortest.Writer{Fail: opts&8 != 0}
 		h, err := NewLaunchDarkly(cfg, fw, nil)
 		if err != nil {
 			t.Fatal(err)
@@ -146,7 +125,7 @@ func FuzzLaunchDarkly(f *testing.F) {
 			t.Fatalf("bad signature %q answered %d", sig, rec.Code)
 		}
 		ids := map[string]bool{}
-		for _, c := range fw.got {
+		for _, c := range fw.Changes() {
 			if c.Source != LaunchDarklySource {
 				t.Fatalf("source %q", c.Source)
 			}
@@ -205,7 +184,7 @@ func FuzzUnleash(f *testing.F) {
 	f.Add([]byte(`{}`), "wrong", uint8(0x80|2))
 	f.Fuzz(func(t *testing.T, body []byte, auth string, opts uint8) {
 		cfg := fuzzConfig(opts)
-		fw := &fuzzWriter{fail: opts&8 != 0}
+		fw := &collectortest.Writer{Fail: opts&8 != 0}
 		h, err := NewUnleash(cfg, fw, nil)
 		if err != nil {
 			t.Fatal(err)
@@ -224,7 +203,7 @@ func FuzzUnleash(f *testing.F) {
 		if cfg.Unleash.Secret != "" && !authorized && rec.Code != http.StatusUnauthorized {
 			t.Fatalf("Authorization %q answered %d", got, rec.Code)
 		}
-		for _, c := range fw.got {
+		for _, c := range fw.Changes() {
 			if c.Source != UnleashSource || c.Attributes["unleash.event"] == "" {
 				t.Fatalf("unexpected change %+v", c)
 			}
@@ -232,53 +211,24 @@ func FuzzUnleash(f *testing.F) {
 	})
 }
 
-// fuzzReply checks the answer of a receiver against what the writer saw.
-func fuzzReply(t *testing.T, rec *httptest.ResponseRecorder, fw *fuzzWriter) {
+// fuzzReply checks the answer of a receiver against what the writer saw:
+// what collectortest.CheckReply checks of every change receiver, and that
+// every written change is a flag change.
+func fuzzReply(t *testing.T, rec *httptest.ResponseRecorder, fw *collectortest.Writer) {
 	t.Helper()
-	var rep changes.Reply
-	if err := json.Unmarshal(rec.Body.Bytes(), &rep); err != nil {
-		t.Fatalf("%d: the body is not a JSON reply: %v: %q", rec.Code, err, rec.Body.Bytes())
-	}
-	switch code := rec.Code; {
-	case code == http.StatusOK:
-		if rep.Status != "accepted" || fw.calls != 1 || fw.fail || rep.Changes == 0 || rep.Changes != len(fw.got) {
-			t.Fatalf("200 %+v after %d writes of %d changes", rep, fw.calls, len(fw.got))
-		}
-	case code == http.StatusAccepted:
-		if rep.Status != "ignored" || rep.Reason == "" || fw.calls != 0 {
-			t.Fatalf("202 %+v after %d writes", rep, fw.calls)
-		}
-	case code >= 400 && code < 500:
-		if rep.Status != "error" || strings.TrimSpace(rep.Reason) == "" || fw.calls != 0 {
-			t.Fatalf("%d %+v after %d writes", code, rep, fw.calls)
-		}
-	case code == http.StatusServiceUnavailable:
-		if !fw.fail || fw.calls != 1 || rep.Reason == "" {
-			t.Fatalf("503 %+v, but the writer did not fail", rep)
-		}
-	default:
-		t.Fatalf("status %d %+v", code, rep)
-	}
-	for _, c := range fw.got {
-		fuzzCheckChange(t, c)
+	collectortest.CheckReply(t, rec, fw, changes.Validate)
+	for _, c := range fw.Changes() {
+		fuzzCheckFlagChange(t, c)
 	}
 }
 
-// fuzzCheckChange checks what every written flag change needs: what any
-// change needs, a flag, and states the engine can read.
-func fuzzCheckChange(t *testing.T, c event.Change) {
+// fuzzCheckFlagChange checks what every written flag change needs beyond
+// what any change needs (collectortest.CheckChange): the flag kind, a flag,
+// and states the engine can read.
+func fuzzCheckFlagChange(t *testing.T, c event.Change) {
 	t.Helper()
-	if strings.TrimSpace(c.Service) == "" || c.Kind != event.ChangeFlag || c.Time.IsZero() || c.ID == "" {
+	if c.Kind != event.ChangeFlag {
 		t.Fatalf("invalid change %+v", c)
-	}
-	if c.Time.Location() != time.UTC {
-		t.Fatalf("time %v not in UTC", c.Time)
-	}
-	if v := c; changes.Validate(&v) != nil {
-		t.Fatalf("written change does not validate: %v\n%+v", changes.Validate(&v), c)
-	}
-	if _, err := json.Marshal(c); err != nil {
-		t.Fatalf("written change cannot be encoded: %v\n%+v", err, c)
 	}
 	if c.Attributes[changes.FlagAttr] == "" {
 		t.Fatalf("flag change without a flag %+v", c)
@@ -291,8 +241,5 @@ func fuzzCheckChange(t *testing.T, c event.Change) {
 		if got, err := changes.FlagState(s); err != nil || got != s {
 			t.Fatalf("%s state %q is not a normalised flag state (%q, %v)", a, s, got, err)
 		}
-	}
-	if !slices.Contains(event.ChangeKinds, c.Kind) {
-		t.Fatalf("kind %q", c.Kind)
 	}
 }

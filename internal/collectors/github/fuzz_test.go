@@ -2,19 +2,16 @@ package github
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
-	"errors"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/correlator/correlator/internal/collectors/changes"
+	"github.com/correlator/correlator/internal/collectors/collectortest"
 	"github.com/correlator/correlator/internal/event"
 )
 
@@ -24,23 +21,6 @@ import (
 //
 // (the seeds are payloads of a few KiB, which the default minimisation
 // budget of a minute per input spends the whole run on).
-
-// fuzzWriter is the fake writer of the fuzz targets: it keeps what it is
-// given, and fails when told to.
-type fuzzWriter struct {
-	fail  bool
-	calls int
-	got   []event.Change
-}
-
-func (w *fuzzWriter) Add(_ context.Context, b *event.Batch) error {
-	w.calls++
-	w.got = append(w.got, b.Changes...)
-	if w.fail {
-		return errors.New("fuzz: the store is down")
-	}
-	return nil
-}
 
 const fuzzSecret = "It's a Secret to Everybody"
 
@@ -112,7 +92,7 @@ func FuzzWebhook(f *testing.F) {
 	f.Add("deployment_status", []byte(`{}`), "sha256="+changes.SignHMACSHA256(fuzzSecret, []byte(`{}`)), uint8(0x80))
 
 	f.Fuzz(func(t *testing.T, ev string, body []byte, sig string, opts uint8) {
-		fw := &fuzzWriter{fail: opts&32 != 0}
+		fw := &collectortest.Writer{Fail: opts&32 != 0}
 		h, err := NewWebhook(fuzzConfig(opts), fw, nil)
 		if err != nil {
 			t.Fatal(err)
@@ -137,7 +117,7 @@ func FuzzWebhook(f *testing.F) {
 		if rec.Code == http.StatusOK && rep.Status == "pong" && ev != "ping" {
 			t.Fatalf("pong to event %q", ev)
 		}
-		for _, c := range fw.got {
+		for _, c := range fw.Changes() {
 			if c.Kind != event.ChangeDeploy || c.Source != Source || (c.Service != "example" && c.Service != "any") {
 				t.Fatalf("unexpected change %+v", c)
 			}
@@ -148,58 +128,17 @@ func FuzzWebhook(f *testing.F) {
 	})
 }
 
-// fuzzReply checks the answer of a receiver against what the writer saw and
-// returns it.
-func fuzzReply(t *testing.T, rec *httptest.ResponseRecorder, fw *fuzzWriter) changes.Reply {
+// fuzzReply checks the answer of the receiver against what the writer saw
+// and returns it: a 200 "pong" (the answer to a ping) after writing
+// nothing, or what collectortest.CheckReply checks of every change
+// receiver.
+func fuzzReply(t *testing.T, rec *httptest.ResponseRecorder, fw *collectortest.Writer) collectortest.Reply {
 	t.Helper()
-	var rep changes.Reply
-	if err := json.Unmarshal(rec.Body.Bytes(), &rep); err != nil {
-		t.Fatalf("%d: the body is not a JSON reply: %v: %q", rec.Code, err, rec.Body.Bytes())
-	}
-	switch code := rec.Code; {
-	case code == http.StatusOK && rep.Status == "pong":
-		if fw.calls != 0 {
+	if rep := collectortest.ReadReply(t, rec); rec.Code == http.StatusOK && rep.Status == "pong" {
+		if fw.Calls() != 0 {
 			t.Fatal("pong after writing")
 		}
-	case code == http.StatusOK:
-		if rep.Status != "accepted" || fw.calls != 1 || fw.fail || rep.Changes == 0 || rep.Changes != len(fw.got) {
-			t.Fatalf("200 %+v after %d writes of %d changes", rep, fw.calls, len(fw.got))
-		}
-	case code == http.StatusAccepted:
-		if rep.Status != "ignored" || rep.Reason == "" || fw.calls != 0 {
-			t.Fatalf("202 %+v after %d writes", rep, fw.calls)
-		}
-	case code >= 400 && code < 500:
-		if rep.Status != "error" || strings.TrimSpace(rep.Reason) == "" || fw.calls != 0 {
-			t.Fatalf("%d %+v after %d writes", code, rep, fw.calls)
-		}
-	case code == http.StatusServiceUnavailable:
-		if !fw.fail || fw.calls != 1 || rep.Reason == "" {
-			t.Fatalf("503 %+v, but the writer did not fail", rep)
-		}
-	default:
-		t.Fatalf("status %d %+v", code, rep)
+		return rep
 	}
-	for _, c := range fw.got {
-		fuzzCheckChange(t, c)
-	}
-	return rep
-}
-
-// fuzzCheckChange checks what every written change needs.
-func fuzzCheckChange(t *testing.T, c event.Change) {
-	t.Helper()
-	if strings.TrimSpace(c.Service) == "" || !slices.Contains(event.ChangeKinds, c.Kind) || c.Time.IsZero() || c.ID == "" {
-		t.Fatalf("invalid change %+v", c)
-	}
-	if c.Time.Location() != time.UTC {
-		t.Fatalf("time %v not in UTC", c.Time)
-	}
-	v := c
-	if err := changes.Validate(&v); err != nil {
-		t.Fatalf("written change does not validate: %v\n%+v", err, c)
-	}
-	if _, err := json.Marshal(c); err != nil {
-		t.Fatalf("written change cannot be encoded: %v\n%+v", err, c)
-	}
+	return collectortest.CheckReply(t, rec, fw, changes.Validate)
 }

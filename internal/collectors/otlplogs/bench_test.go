@@ -1,23 +1,17 @@
 package otlplogs
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/binary"
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"runtime"
-	"strconv"
-	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/correlator/correlator/internal/collectors/collectortest"
 	"github.com/correlator/correlator/internal/event"
 	"github.com/correlator/correlator/internal/store"
 	"github.com/correlator/correlator/internal/store/storetest"
@@ -90,60 +84,6 @@ func benchRequest(r int, base time.Time) []byte {
 	return b
 }
 
-// memSampler samples HeapInuse every 50 ms and keeps the peak.
-type memSampler struct {
-	peak atomic.Uint64
-	stop chan struct{}
-	done chan struct{}
-}
-
-func startMemSampler() *memSampler {
-	s := &memSampler{stop: make(chan struct{}), done: make(chan struct{})}
-	go func() {
-		defer close(s.done)
-		t := time.NewTicker(50 * time.Millisecond)
-		defer t.Stop()
-		var ms runtime.MemStats
-		for {
-			runtime.ReadMemStats(&ms)
-			if ms.HeapInuse > s.peak.Load() {
-				s.peak.Store(ms.HeapInuse)
-			}
-			select {
-			case <-s.stop:
-				return
-			case <-t.C:
-			}
-		}
-	}()
-	return s
-}
-
-// Stop ends sampling and returns the peak HeapInuse in bytes.
-func (s *memSampler) Stop() uint64 {
-	close(s.stop)
-	<-s.done
-	return s.peak.Load()
-}
-
-// procStatusKB reads a kB field (VmHWM, VmRSS) of /proc/self/status; 0
-// when unavailable.
-func procStatusKB(field string) uint64 {
-	f, err := os.Open("/proc/self/status")
-	if err != nil {
-		return 0
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), field+":"); ok {
-			n, _ := strconv.ParseUint(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
-			return n
-		}
-	}
-	return 0
-}
-
 // BenchmarkReceiverSustained sends N log records as OTLP/HTTP protobuf
 // requests of 100 records each from 4 concurrent exporters through the
 // real receiver on an HTTP server into a *store.BatchWriter over the
@@ -155,16 +95,7 @@ func procStatusKB(field string) uint64 {
 //
 //	go test -run '^$' -bench Sustained -benchtime 1x ./internal/collectors/otlplogs/
 func BenchmarkReceiverSustained(b *testing.B) {
-	n := 500000
-	if testing.Short() {
-		n = 20000
-	}
-	if v := os.Getenv(benchRecordsEnv); v != "" {
-		var err error
-		if n, err = strconv.Atoi(v); err != nil || n <= 0 {
-			b.Fatalf("%s=%q: want a positive integer", benchRecordsEnv, v)
-		}
-	}
+	n := collectortest.BenchSize(b, benchRecordsEnv, 500000, 20000)
 	reqs := (n + benchPerRequest - 1) / benchPerRequest
 	n = reqs * benchPerRequest
 	ctx := context.Background()
@@ -184,53 +115,17 @@ func BenchmarkReceiverSustained(b *testing.B) {
 		base := time.Now().Add(-time.Hour).Truncate(time.Second)
 		runtime.GC()
 
-		b.StartTimer()
-		sampler := startMemSampler()
-		start := time.Now()
-		var next atomic.Int64
-		var failures atomic.Int64
-		var firstErr atomic.Value
-		var wg sync.WaitGroup
-		for c := 0; c < benchClients; c++ {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for {
-					r := int(next.Add(1)) - 1
-					if r >= reqs {
-						return
-					}
-					req, _ := http.NewRequest(http.MethodPost, url, bytes.NewReader(benchRequest(r, base)))
-					req.Header.Set("Content-Type", "application/x-protobuf")
-					resp, err := client.Do(req)
-					if err != nil {
-						failures.Add(1)
-						firstErr.CompareAndSwap(nil, err.Error())
-						continue
-					}
-					body, _ := io.ReadAll(resp.Body)
-					resp.Body.Close()
-					if resp.StatusCode != http.StatusOK {
-						failures.Add(1)
-						firstErr.CompareAndSwap(nil, fmt.Sprintf("%d %q", resp.StatusCode, body))
-					}
-				}
-			}()
-		}
-		wg.Wait()
-		if err := w.Flush(ctx); err != nil {
-			b.Fatalf("flush: %v", err)
-		}
-		elapsed := time.Since(start)
-		peak := sampler.Stop()
-		b.StopTimer()
-		vmhwm := procStatusKB("VmHWM")
+		run := collectortest.RunSustained(b, client, benchClients, reqs, func(r int) *http.Request {
+			req, _ := http.NewRequest(http.MethodPost, url, bytes.NewReader(benchRequest(r, base)))
+			req.Header.Set("Content-Type", "application/x-protobuf")
+			return req
+		}, func() error { return w.Flush(ctx) })
 		srv.Close()
 		if err := w.Close(ctx); err != nil {
 			b.Fatalf("close writer: %v", err)
 		}
-		if f := failures.Load(); f > 0 {
-			b.Fatalf("%d of %d requests failed; first: %v", f, reqs, firstErr.Load())
+		if run.Failed > 0 {
+			b.Fatalf("%d of %d requests failed; first: %s", run.Failed, reqs, run.FirstErr)
 		}
 		if got, err := st.Count(ctx, "otel_logs"); err != nil || got != uint64(n) {
 			b.Fatalf("otel_logs has %d rows (err %v), want %d", got, err, n)
@@ -262,15 +157,8 @@ func BenchmarkReceiverSustained(b *testing.B) {
 		}
 		celapsed := time.Since(cstart)
 
-		rate := float64(n) / elapsed.Seconds()
-		ceiling := float64(len(batch.Logs)) / celapsed.Seconds()
-		peakHeap := float64(peak) / (1 << 20)
-		b.ReportMetric(rate, "records/s")
-		b.ReportMetric(peakHeap, "peak_heap_MB")
-		b.ReportMetric(float64(vmhwm)/1024, "vmhwm_MB")
-		b.ReportMetric(ceiling, "ceiling_records/s")
-		b.ReportMetric(rate/ceiling, "intake/ceiling")
+		rate, ceiling := run.Report(b, "records/s", n, len(batch.Logs), celapsed)
 		b.Logf("n=%d records in %d requests of %d, clients=%d: receiver %.0f records/s in %v; peak HeapInuse %.1f MB; VmHWM %.1f MB; ceiling (one store.Write of %d) %.0f records/s in %v; ratio %.3f",
-			n, reqs, benchPerRequest, benchClients, rate, elapsed.Round(time.Millisecond), peakHeap, float64(vmhwm)/1024, len(batch.Logs), ceiling, celapsed.Round(time.Millisecond), rate/ceiling)
+			n, reqs, benchPerRequest, benchClients, rate, run.Elapsed.Round(time.Millisecond), run.PeakHeapMB(), run.VmHWMMB(), len(batch.Logs), ceiling, celapsed.Round(time.Millisecond), rate/ceiling)
 	}
 }

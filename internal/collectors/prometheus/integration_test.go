@@ -25,6 +25,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/correlator/correlator/internal/collectors/collectortest"
 	"github.com/correlator/correlator/internal/collectors/httpauth"
 	"github.com/correlator/correlator/internal/event"
 )
@@ -108,9 +109,9 @@ func (f *fakeService) v1At(t time.Time) float64 {
 // startPrometheus runs the Debian prometheus binary scraping target every
 // second and returns its URL.
 func startPrometheus(t *testing.T, target string) string {
-	bin := requireBinary(t, "prometheus")
+	bin := collectortest.RequireBinary(t, "prometheus")
 	dir := t.TempDir()
-	addr := freeAddr(t)
+	addr := collectortest.FreeAddr(t)
 	cfg := fmt.Sprintf(`global:
   scrape_interval: 1s
   evaluation_interval: 1s
@@ -122,13 +123,13 @@ scrape_configs:
 	if err := os.WriteFile(filepath.Join(dir, "prometheus.yml"), []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	startProcess(t, dir, bin,
+	collectortest.StartProcess(t, dir, bin,
 		"--config.file="+filepath.Join(dir, "prometheus.yml"),
 		"--storage.tsdb.path="+filepath.Join(dir, "data"),
 		"--web.listen-address="+addr,
 		"--log.level=warn")
 	u := "http://" + addr
-	waitHTTP(t, u+"/-/ready", 20*time.Second)
+	collectortest.WaitHTTP(t, u+"/-/ready", 20*time.Second)
 	return u
 }
 

@@ -1,22 +1,17 @@
 package sentry
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"runtime"
-	"strconv"
-	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/correlator/correlator/internal/collectors/collectortest"
 	"github.com/correlator/correlator/internal/event"
 	"github.com/correlator/correlator/internal/store"
 	"github.com/correlator/correlator/internal/store/storetest"
@@ -59,60 +54,6 @@ func benchEnvelope(i int, now time.Time) []byte {
 	return buf.Bytes()
 }
 
-// memSampler samples HeapInuse every 50 ms and keeps the peak.
-type memSampler struct {
-	peak atomic.Uint64
-	stop chan struct{}
-	done chan struct{}
-}
-
-func startMemSampler() *memSampler {
-	s := &memSampler{stop: make(chan struct{}), done: make(chan struct{})}
-	go func() {
-		defer close(s.done)
-		t := time.NewTicker(50 * time.Millisecond)
-		defer t.Stop()
-		var ms runtime.MemStats
-		for {
-			runtime.ReadMemStats(&ms)
-			if ms.HeapInuse > s.peak.Load() {
-				s.peak.Store(ms.HeapInuse)
-			}
-			select {
-			case <-s.stop:
-				return
-			case <-t.C:
-			}
-		}
-	}()
-	return s
-}
-
-// Stop ends sampling and returns the peak HeapInuse in bytes.
-func (s *memSampler) Stop() uint64 {
-	close(s.stop)
-	<-s.done
-	return s.peak.Load()
-}
-
-// procStatusKB reads a kB field (VmHWM, VmRSS) of /proc/self/status; 0
-// when unavailable.
-func procStatusKB(field string) uint64 {
-	f, err := os.Open("/proc/self/status")
-	if err != nil {
-		return 0
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), field+":"); ok {
-			n, _ := strconv.ParseUint(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
-			return n
-		}
-	}
-	return 0
-}
-
 // BenchmarkIntakeSustained sends N error envelopes, one event each as SDKs
 // do, from 4 concurrent clients through the real intake on an HTTP server
 // into a *store.BatchWriter over the embedded store, and measures events/s
@@ -123,18 +64,8 @@ func procStatusKB(field string) uint64 {
 //
 //	go test -run '^$' -bench Sustained -benchtime 1x ./internal/collectors/sentry/
 func BenchmarkIntakeSustained(b *testing.B) {
-	n := 50000
-	if testing.Short() {
-		n = 2000
-	}
-	if v := os.Getenv(benchEventsEnv); v != "" {
-		var err error
-		if n, err = strconv.Atoi(v); err != nil || n <= 0 {
-			b.Fatalf("%s=%q: want a positive integer", benchEventsEnv, v)
-		}
-	}
+	n := collectortest.BenchSize(b, benchEventsEnv, 50000, 2000)
 	ctx := context.Background()
-	var rate, ceiling, peakHeap float64
 	for it := 0; it < b.N; it++ {
 		b.StopTimer()
 		st := storetest.Embedded(b)
@@ -152,54 +83,18 @@ func BenchmarkIntakeSustained(b *testing.B) {
 		now := time.Now()
 		runtime.GC()
 
-		b.StartTimer()
-		sampler := startMemSampler()
-		start := time.Now()
-		var next atomic.Int64
-		var failures atomic.Int64
-		var firstErr atomic.Value
-		var wg sync.WaitGroup
-		for c := 0; c < benchClients; c++ {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for {
-					i := int(next.Add(1)) - 1
-					if i >= n {
-						return
-					}
-					req, _ := http.NewRequest(http.MethodPost, url, bytes.NewReader(benchEnvelope(i, now)))
-					req.Header.Set("Content-Type", "application/x-sentry-envelope")
-					req.Header.Set("X-Sentry-Auth", auth)
-					resp, err := client.Do(req)
-					if err != nil {
-						failures.Add(1)
-						firstErr.CompareAndSwap(nil, err.Error())
-						continue
-					}
-					body, _ := io.ReadAll(resp.Body)
-					resp.Body.Close()
-					if resp.StatusCode != http.StatusOK {
-						failures.Add(1)
-						firstErr.CompareAndSwap(nil, fmt.Sprintf("%d %s", resp.StatusCode, body))
-					}
-				}
-			}()
-		}
-		wg.Wait()
-		if err := w.Flush(ctx); err != nil {
-			b.Fatalf("flush: %v", err)
-		}
-		elapsed := time.Since(start)
-		peak := sampler.Stop()
-		b.StopTimer()
-		vmhwm := procStatusKB("VmHWM")
+		run := collectortest.RunSustained(b, client, benchClients, n, func(i int) *http.Request {
+			req, _ := http.NewRequest(http.MethodPost, url, bytes.NewReader(benchEnvelope(i, now)))
+			req.Header.Set("Content-Type", "application/x-sentry-envelope")
+			req.Header.Set("X-Sentry-Auth", auth)
+			return req
+		}, func() error { return w.Flush(ctx) })
 		srv.Close()
 		if err := w.Close(ctx); err != nil {
 			b.Fatalf("close writer: %v", err)
 		}
-		if f := failures.Load(); f > 0 {
-			b.Fatalf("%d of %d requests failed; first: %v", f, n, firstErr.Load())
+		if run.Failed > 0 {
+			b.Fatalf("%d of %d requests failed; first: %s", run.Failed, n, run.FirstErr)
 		}
 		if got, err := st.Count(ctx, "errors"); err != nil || got != uint64(n) {
 			b.Fatalf("errors table has %d rows (err %v), want %d", got, err, n)
@@ -230,15 +125,8 @@ func BenchmarkIntakeSustained(b *testing.B) {
 		}
 		celapsed := time.Since(cstart)
 
-		rate = float64(n) / elapsed.Seconds()
-		ceiling = float64(len(batch.Errors)) / celapsed.Seconds()
-		peakHeap = float64(peak) / (1 << 20)
-		b.ReportMetric(rate, "events/s")
-		b.ReportMetric(peakHeap, "peak_heap_MB")
-		b.ReportMetric(float64(vmhwm)/1024, "vmhwm_MB")
-		b.ReportMetric(ceiling, "ceiling_events/s")
-		b.ReportMetric(rate/ceiling, "intake/ceiling")
+		rate, ceiling := run.Report(b, "events/s", n, len(batch.Errors), celapsed)
 		b.Logf("n=%d clients=%d intake %.0f events/s in %v; peak HeapInuse %.1f MB; VmHWM %.1f MB; ceiling (one store.Write of %d) %.0f events/s in %v; ratio %.3f",
-			n, benchClients, rate, elapsed.Round(time.Millisecond), peakHeap, float64(vmhwm)/1024, len(batch.Errors), ceiling, celapsed.Round(time.Millisecond), rate/ceiling)
+			n, benchClients, rate, run.Elapsed.Round(time.Millisecond), run.PeakHeapMB(), run.VmHWMMB(), len(batch.Errors), ceiling, celapsed.Round(time.Millisecond), rate/ceiling)
 	}
 }
