@@ -67,7 +67,7 @@ func (s *Store) CurrentIncidents(ctx context.Context, since time.Time, limit int
 }
 
 const latestSnapshotsQuery = `
-SELECT incident_id, taken_at, trigger, window_from, window_to, causes, impact, queries, error
+SELECT ` + snapshotColumns + `
 FROM incident_snapshots
 WHERE incident_id IN {ids:Array(String)} AND causes != ''
 ORDER BY incident_id, taken_at DESC
@@ -82,13 +82,9 @@ func (s *Store) LatestSnapshots(ctx context.Context, incidentIDs []string) (map[
 		return out, nil
 	}
 	err := s.query(ctx, "latest_snapshots", latestSnapshotsQuery, map[string]string{"ids": ParamStrings(incidentIDs)}, func(r Rows) error {
-		var sn Snapshot
-		if err := r.Scan(&sn.IncidentID, &sn.TakenAt, &sn.Trigger, &sn.WindowFrom, &sn.WindowTo, &sn.Causes, &sn.Impact, &sn.Queries, &sn.Error); err != nil {
-			return err
-		}
-		sn.TakenAt, sn.WindowFrom, sn.WindowTo = sn.TakenAt.UTC(), sn.WindowFrom.UTC(), sn.WindowTo.UTC()
+		sn, err := scanSnapshot(r)
 		out[sn.IncidentID] = sn
-		return nil
+		return err
 	})
 	return out, err
 }

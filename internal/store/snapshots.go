@@ -29,8 +29,21 @@ func (s *Store) WriteSnapshot(ctx context.Context, sn Snapshot) error {
 	})
 }
 
+// snapshotColumns are the columns scanSnapshot reads, in its order.
+const snapshotColumns = `incident_id, taken_at, trigger, window_from, window_to, causes, impact, queries, error`
+
+// scanSnapshot reads one row of snapshotColumns.
+func scanSnapshot(r Rows) (Snapshot, error) {
+	var sn Snapshot
+	if err := r.Scan(&sn.IncidentID, &sn.TakenAt, &sn.Trigger, &sn.WindowFrom, &sn.WindowTo, &sn.Causes, &sn.Impact, &sn.Queries, &sn.Error); err != nil {
+		return sn, err
+	}
+	sn.TakenAt, sn.WindowFrom, sn.WindowTo = sn.TakenAt.UTC(), sn.WindowFrom.UTC(), sn.WindowTo.UTC()
+	return sn, nil
+}
+
 const snapshotsQuery = `
-SELECT incident_id, taken_at, trigger, window_from, window_to, causes, impact, queries, error
+SELECT ` + snapshotColumns + `
 FROM incident_snapshots
 WHERE incident_id = {id:String}
 ORDER BY taken_at`
@@ -39,13 +52,9 @@ ORDER BY taken_at`
 func (s *Store) Snapshots(ctx context.Context, incidentID string) ([]Snapshot, error) {
 	var out []Snapshot
 	err := s.query(ctx, "incident_snapshots", snapshotsQuery, map[string]string{"id": ParamString(incidentID)}, func(r Rows) error {
-		var sn Snapshot
-		if err := r.Scan(&sn.IncidentID, &sn.TakenAt, &sn.Trigger, &sn.WindowFrom, &sn.WindowTo, &sn.Causes, &sn.Impact, &sn.Queries, &sn.Error); err != nil {
-			return err
-		}
-		sn.TakenAt, sn.WindowFrom, sn.WindowTo = sn.TakenAt.UTC(), sn.WindowFrom.UTC(), sn.WindowTo.UTC()
+		sn, err := scanSnapshot(r)
 		out = append(out, sn)
-		return nil
+		return err
 	})
 	return out, err
 }
@@ -85,29 +94,6 @@ func (s *Store) Annotations(ctx context.Context, keys []string) (map[string]Anno
 		}
 		a.SyncedAt = a.SyncedAt.UTC()
 		out[a.Key] = a
-		return nil
-	})
-	return out, err
-}
-
-const incidentIDsQuery = `
-SELECT id FROM incidents
-WHERE updated_at >= {since:DateTime64(3, 'UTC')}
-GROUP BY id
-ORDER BY min(opened_at) DESC, id
-LIMIT {limit:UInt32}`
-
-// RecentIncidentIDs lists the incidents with a state written at or after
-// since, most recently opened first, at most limit of them.
-func (s *Store) RecentIncidentIDs(ctx context.Context, since time.Time, limit int) ([]string, error) {
-	var out []string
-	p := map[string]string{"since": ParamTime(since), "limit": ParamInt(int64(limit))}
-	err := s.query(ctx, "recent_incident_ids", incidentIDsQuery, p, func(r Rows) error {
-		var id string
-		if err := r.Scan(&id); err != nil {
-			return err
-		}
-		out = append(out, id)
 		return nil
 	})
 	return out, err

@@ -95,23 +95,3 @@ func TestRecordQueriesReplays(t *testing.T) {
 		}
 	})
 }
-
-func TestRecentIncidentIDs(t *testing.T) {
-	forEachEngine(t, func(t *testing.T, s *store.Store) {
-		ctx := context.Background()
-		t0 := time.Date(2026, 3, 4, 10, 0, 0, 0, time.UTC)
-		for i, id := range []string{"r-old", "r-mid", "r-new"} {
-			at := t0.Add(time.Duration(i) * time.Hour)
-			if err := s.WriteIncident(ctx, store.Incident{ID: id, Status: "open", OpenedAt: at, Onset: at, UpdatedAt: at}); err != nil {
-				t.Fatal(err)
-			}
-		}
-		got, err := s.RecentIncidentIDs(ctx, t0.Add(30*time.Minute), 10)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !slices.Equal(got, []string{"r-new", "r-mid"}) {
-			t.Errorf("recent = %v, want [r-new r-mid]", got)
-		}
-	})
-}
