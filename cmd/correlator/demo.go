@@ -129,14 +129,12 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			sc.Service, sc.Detected.Format(time.RFC3339), sc.Service, sc.Detected.Format(time.RFC3339), cfg.DataDir)
 		printAnswer(stdout, ans, sc.ExpectedCause)
 		fmt.Fprintln(stdout)
-		if len(ans.Candidates) > 0 && ans.Candidates[0].Change.ID == sc.ExpectedCause {
+		switch rank := ans.RankOf(sc.ExpectedCause); {
+		case sc.ExpectedCause == "" || rank == 0:
+		case rank == 1:
 			fmt.Fprintln(stdout, "The injected cause is ranked first.")
-		} else {
-			for _, c := range ans.Candidates {
-				if c.Change.ID == sc.ExpectedCause {
-					fmt.Fprintf(stdout, "The injected cause is ranked #%d.\n", c.Rank)
-				}
-			}
+		default:
+			fmt.Fprintf(stdout, "The injected cause is ranked #%d.\n", rank)
 		}
 		fmt.Fprintf(stdout, "\nWho was hurt? Asking: correlator impact --service %s --from %s --to %s --data-dir %s\n\n",
 			sc.Service, sc.Onset.Format(time.RFC3339), sc.Detected.Format(time.RFC3339), cfg.DataDir)

@@ -83,3 +83,12 @@ func TestMerge(t *testing.T) {
 		t.Error("merge of one answer is not that answer")
 	}
 }
+
+func TestRankOf(t *testing.T) {
+	a := &Answer{Candidates: []Candidate{{Change: event.Change{ID: "x"}}, {Change: event.Change{ID: "y"}}}}
+	for id, want := range map[string]int{"x": 1, "y": 2, "z": 0, "": 0} {
+		if got := a.RankOf(id); got != want {
+			t.Errorf("RankOf(%q) = %d, want %d", id, got, want)
+		}
+	}
+}

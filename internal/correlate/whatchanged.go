@@ -93,6 +93,17 @@ type Answer struct {
 	Candidates []Candidate `json:"candidates"`
 }
 
+// RankOf is the 1-based position of the change id among the candidates,
+// or 0 when it is not one of them.
+func (a *Answer) RankOf(id string) int {
+	for i, c := range a.Candidates {
+		if c.Change.ID == id {
+			return i + 1
+		}
+	}
+	return 0
+}
+
 // Options tune the engine. The zero value uses the defaults.
 type Options struct {
 	// RequestsMetric names the per-minute request count metric used as the

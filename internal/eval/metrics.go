@@ -72,9 +72,9 @@ func Judge(a *correlate.Answer, truth string, latencyMS float64, keepFeatures bo
 				d.Evidence = append(d.Evidence, ev.Kind+": "+ev.Summary)
 			}
 		}
-		if truth != "" && c.Change.ID == truth && o.RankOfTruth == 0 {
-			o.RankOfTruth = i + 1
-		}
+	}
+	if truth != "" {
+		o.RankOfTruth = a.RankOf(truth)
 	}
 	o.Top3 = make([]Scored, min(3, len(o.Candidates)))
 	for i := range o.Top3 {

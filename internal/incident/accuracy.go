@@ -182,12 +182,7 @@ func judge(sn *store.Snapshot, cause string) *Judgement {
 		j.Correct = j.Abstained
 		return j
 	}
-	for i, c := range a.Candidates {
-		if c.Change.ID == cause {
-			j.Rank = i + 1
-			break
-		}
-	}
+	j.Rank = a.RankOf(cause)
 	j.Top1 = j.Rank == 1
 	j.Top3 = j.Rank >= 1 && j.Rank <= 3
 	j.Correct = j.Top1 && !j.Abstained

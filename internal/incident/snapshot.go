@@ -31,10 +31,10 @@ func start(in store.Incident) time.Time {
 }
 
 // Snapshot computes what correlator knows about the incident now and
-// stores it: the ranked causes (Engine.WhatChanged for the incident's
-// first service, from Lookback before its start to its end or now, with
-// its onset when a person gave one before opening it, else the engine
-// detects it) and the impact (impact.IncidentQuery: its services from its
+// stores it: the ranked causes (Engine.WhatChanged for each of the
+// incident's services, see causes, from Lookback before its start to its
+// end or now, with its onset when a person gave one before opening it,
+// else the engine detects it) and the impact (impact.IncidentQuery: its services from its
 // onset to its end or now). Each half's store reads are recorded. A half
 // that fails leaves its field empty and its error in Error; the other
 // half is kept. The error returned is the store's only: the incident
