@@ -5,7 +5,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -57,12 +56,7 @@ func cmdAccuracy(ctx context.Context, args []string, stdout, stderr io.Writer) e
 // written -90d) or a point in time.
 func parseSince(s string, now time.Time) (time.Time, error) {
 	d := strings.TrimPrefix(strings.TrimSpace(s), "-")
-	if days, ok := strings.CutSuffix(d, "d"); ok {
-		if n, err := strconv.Atoi(days); err == nil && n > 0 {
-			return now.Add(-time.Duration(n) * 24 * time.Hour).UTC(), nil
-		}
-	}
-	if dur, err := time.ParseDuration(d); err == nil && dur > 0 {
+	if dur, err := correlate.ParseDuration(d); err == nil && dur > 0 {
 		return now.Add(-dur).UTC(), nil
 	}
 	t, err := correlate.ParseTime(s, now)

@@ -202,3 +202,24 @@ func TestCatchUpAttachesMissedBundles(t *testing.T) {
 		t.Errorf("second catch-up tried %d incidents, want none (already attached)", n)
 	}
 }
+
+func TestParseSince(t *testing.T) {
+	now := time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		in   string
+		want time.Time
+		bad  bool
+	}{
+		{in: "90d", want: now.Add(-90 * 24 * time.Hour)},
+		{in: "-2d", want: now.Add(-48 * time.Hour)},
+		{in: "720h", want: now.Add(-720 * time.Hour)},
+		{in: "2026-11-01T00:00:00Z", want: time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)},
+		{in: "0d", bad: true},
+		{in: "soon", bad: true},
+	} {
+		got, err := parseSince(tc.in, now)
+		if tc.bad != (err != nil) || (!tc.bad && !got.Equal(tc.want)) {
+			t.Errorf("parseSince(%q) = %v, %v; want %v (error %v)", tc.in, got, err, tc.want, tc.bad)
+		}
+	}
+}

@@ -35,19 +35,29 @@ func ParseTime(s string, now time.Time) (time.Time, error) {
 	return t.UTC(), nil
 }
 
-// ParseLookback reads a positive duration such as 2h or 90m (also 1d).
-func ParseLookback(s string) (time.Duration, error) {
+// ParseDuration reads a duration as users write it: a Go duration such as
+// 2h or 90m, or a whole number of days such as 1d.
+func ParseDuration(s string) (time.Duration, error) {
 	s = strings.TrimSpace(s)
 	if d, ok := strings.CutSuffix(s, "d"); ok {
 		n, err := strconv.Atoi(d)
 		if err != nil || n <= 0 {
 			return 0, fmt.Errorf("cannot parse %q as a duration like 2h", s)
 		}
-		s = (time.Duration(n) * 24 * time.Hour).String()
+		return time.Duration(n) * 24 * time.Hour, nil
 	}
 	d, err := time.ParseDuration(s)
 	if err != nil {
 		return 0, fmt.Errorf("cannot parse %q as a duration like 2h", s)
+	}
+	return d, nil
+}
+
+// ParseLookback reads a positive duration such as 2h or 90m (also 1d).
+func ParseLookback(s string) (time.Duration, error) {
+	d, err := ParseDuration(s)
+	if err != nil {
+		return 0, err
 	}
 	if d <= 0 {
 		return 0, errors.New("must be positive")
