@@ -177,10 +177,7 @@ func (o *outlets) attach(ctx context.Context, id string) {
 	if loc == "" {
 		return
 	}
-	cur, err := o.tracker.Get(ctx, id)
-	if err != nil || cur.Attributes[attrPostmortemURL] == loc {
-		return
-	}
+	// A location already recorded (a re-attach) writes no new state.
 	if _, err := o.tracker.SetAttributes(ctx, id, map[string]string{attrPostmortemURL: loc}, ""); err != nil {
 		o.log.Error("post-mortem location not recorded", "incident", id, "err", err)
 	}

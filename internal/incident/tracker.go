@@ -575,13 +575,23 @@ func (t *Tracker) changed(id string) {
 // SetAttributes appends a state of the incident with attrs merged into
 // its attributes (an empty value deletes one) and note, without a
 // snapshot: a fact about the incident (where its post-mortem is), not a
-// change of what is known about its causes.
+// change of what is known about its causes. When the attributes already
+// hold those values and there is no note, nothing is written and the
+// current state is returned.
 func (t *Tracker) SetAttributes(ctx context.Context, id string, attrs map[string]string, note string) (store.Incident, error) {
 	t.state.Lock()
 	cur, err := t.current(ctx, id)
 	if err != nil {
 		t.state.Unlock()
 		return store.Incident{}, err
+	}
+	same := note == ""
+	for k, v := range attrs {
+		same = same && cur.Attributes[k] == v
+	}
+	if same {
+		t.state.Unlock()
+		return cur, nil
 	}
 	next := nextState(cur)
 	for k, v := range attrs {

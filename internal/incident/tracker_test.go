@@ -607,6 +607,13 @@ func TestOnChangeAndSetAttributes(t *testing.T) {
 	if after, _ := st.Snapshots(ctx, in.ID); len(after) != len(sns) {
 		t.Errorf("SetAttributes took a snapshot (%d → %d)", len(sns), len(after))
 	}
+	// The same value again, without a note: no new state.
+	if again, err := tr.SetAttributes(ctx, in.ID, map[string]string{"postmortem.url": "https://pm/1"}, ""); err != nil || !again.UpdatedAt.Equal(got.UpdatedAt) {
+		t.Errorf("setting an attribute to its value: %v, updated at %v (was %v)", err, again.UpdatedAt, got.UpdatedAt)
+	}
+	if hist, _ := st.IncidentHistory(ctx, in.ID); len(hist) != 5 {
+		t.Errorf("history has %d states after a no-op SetAttributes, want 5", len(hist))
+	}
 	if _, err := tr.SetAttributes(ctx, "inc-none", map[string]string{"a": "b"}, ""); !errors.Is(err, ErrNotFound) {
 		t.Errorf("unknown incident: %v, want ErrNotFound", err)
 	}
