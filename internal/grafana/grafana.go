@@ -40,8 +40,9 @@ type Store interface {
 	// CurrentIncidents returns the latest state of every incident still
 	// open or with a state written since since.
 	CurrentIncidents(ctx context.Context, since time.Time, limit int) ([]store.Incident, error)
-	// IncidentHistory returns every state of one incident, oldest first.
-	IncidentHistory(ctx context.Context, id string) ([]store.Incident, error)
+	// CurrentIncident returns one incident's latest state; found is false
+	// when it has none.
+	CurrentIncident(ctx context.Context, id string) (in store.Incident, found bool, err error)
 	// LatestSnapshots returns each incident's latest snapshot that holds a
 	// ranking of causes.
 	LatestSnapshots(ctx context.Context, incidentIDs []string) (map[string]store.Snapshot, error)
@@ -202,14 +203,14 @@ func (s *Syncer) SyncOnce(ctx context.Context) (Result, error) {
 func (s *Syncer) SyncIncident(ctx context.Context, id string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	hist, err := s.st.IncidentHistory(ctx, id)
+	in, found, err := s.st.CurrentIncident(ctx, id)
 	if err != nil {
 		return fmt.Errorf("read incident %q: %w", id, err)
 	}
-	if len(hist) == 0 {
+	if !found {
 		return fmt.Errorf("incident %q: not found", id)
 	}
-	items, err := s.incidentItems(ctx, hist[len(hist)-1:], s.now().UTC())
+	items, err := s.incidentItems(ctx, []store.Incident{in}, s.now().UTC())
 	if err != nil {
 		return err
 	}

@@ -320,10 +320,14 @@ func (m *memStore) CurrentIncidents(_ context.Context, since time.Time, limit in
 	return out[:min(limit, len(out))], nil
 }
 
-func (m *memStore) IncidentHistory(_ context.Context, id string) ([]store.Incident, error) {
+func (m *memStore) CurrentIncident(_ context.Context, id string) (store.Incident, bool, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return slices.Clone(m.incidents[id]), nil
+	hist := m.incidents[id]
+	if len(hist) == 0 {
+		return store.Incident{}, false, nil
+	}
+	return hist[len(hist)-1], true, nil
 }
 
 func (m *memStore) LatestSnapshots(_ context.Context, ids []string) (map[string]store.Snapshot, error) {
