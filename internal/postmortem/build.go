@@ -150,9 +150,6 @@ func (q *queries) read(ctx context.Context, purpose string, f func(ctx context.C
 	return q.add(purpose, log.Records()), err
 }
 
-// unset reports a time the incidents table stored as unset (the epoch).
-func unset(t time.Time) bool { return t.Unix() <= 0 }
-
 // Build builds the bundle of incident id. A part that cannot be built is
 // left out with a warning; only an unknown incident or a failed read of
 // its history is an error.
@@ -192,7 +189,7 @@ func (b *Builder) Build(ctx context.Context, id string) (*Bundle, error) {
 	if last != nil {
 		lastAns = last.Answer
 	}
-	if !unset(cur.Onset) {
+	if !cur.Onset.IsZero() {
 		in.Start = cur.Onset
 	}
 	// An alert opens an incident when it fires, after the symptoms began:
@@ -201,7 +198,7 @@ func (b *Builder) Build(ctx context.Context, id string) (*Bundle, error) {
 		in.Start = lastAns.Onset.UTC()
 	}
 	in.End = now
-	if !unset(cur.ResolvedAt) {
+	if !cur.ResolvedAt.IsZero() {
 		in.ResolvedAt, in.End = cur.ResolvedAt, cur.ResolvedAt
 	}
 	if in.End.Before(in.Start) {
@@ -382,11 +379,11 @@ func timelineFromHistory(hist []store.Incident, ids []string) []TimelineEntry {
 	// An alert-opened incident opens when its alert starts; a declared one
 	// when it was written.
 	openedAt := first.OpenedAt
-	if first.Attributes["alertmanager.group_key"] == "" && !unset(first.UpdatedAt) {
+	if first.Attributes["alertmanager.group_key"] == "" && !first.UpdatedAt.IsZero() {
 		openedAt = first.UpdatedAt
 	}
 	add(openedAt, EntryOpened, text)
-	if !unset(first.Onset) && !first.Onset.Equal(first.OpenedAt) {
+	if !first.Onset.IsZero() && !first.Onset.Equal(first.OpenedAt) {
 		add(first.Onset, EntryOnset, "Symptom onset (as recorded on the incident)")
 	}
 	if first.Note != "" {
@@ -415,7 +412,7 @@ func timelineFromHistory(hist []store.Incident, ids []string) []TimelineEntry {
 		if st.Severity != prev.Severity && st.Severity != "" {
 			add(st.UpdatedAt, EntryUpdate, "Severity set to "+st.Severity)
 		}
-		if !st.Onset.Equal(prev.Onset) && !unset(st.Onset) {
+		if !st.Onset.Equal(prev.Onset) && !st.Onset.IsZero() {
 			add(st.Onset, EntryOnset, "Symptom onset (as recorded on the incident)")
 		}
 		if st.Note != "" && st.Note != prev.Note {
