@@ -21,6 +21,8 @@ import (
 	"time"
 
 	"github.com/correlator/correlator/internal/secret"
+
+	"github.com/correlator/correlator/internal/wait"
 )
 
 // AttachConfig says where a resolved incident's bundle goes: a directory,
@@ -202,18 +204,7 @@ func NewAttacher(b *Builder, cfg AttachConfig, client *http.Client, log *slog.Lo
 		log = slog.New(slog.DiscardHandler)
 	}
 	return &Attacher{b: b, cfg: cfg.withDefaults(), client: client, log: log.With("component", "postmortem"),
-		sleep: sleepCtx, pending: map[string][]byte{}, inflight: map[string]chan struct{}{}}
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
+		sleep: wait.Sleep, pending: map[string][]byte{}, inflight: map[string]chan struct{}{}}
 }
 
 // tryClaim marks the delivery of key as under way and returns its

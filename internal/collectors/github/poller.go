@@ -18,6 +18,8 @@ import (
 
 	"github.com/correlator/correlator/internal/collectors/changes"
 	"github.com/correlator/correlator/internal/event"
+
+	"github.com/correlator/correlator/internal/wait"
 )
 
 // Poller reads deployments through GitHub's REST API:
@@ -98,21 +100,7 @@ func NewPoller(cfg Config, w changes.Writer, client *http.Client, log *slog.Logg
 		log = slog.New(slog.DiscardHandler)
 	}
 	return &Poller{cfg: s, w: w, client: client, log: log.With("collector", "github-poller"), base: base,
-		now: time.Now, sleep: sleepCtx, seen: map[seenKey]seenDeploy{}}, nil
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
+		now: time.Now, sleep: wait.Sleep, seen: map[seenKey]seenDeploy{}}, nil
 }
 
 // Run backfills, then polls until ctx ends; it returns nil then. A failed

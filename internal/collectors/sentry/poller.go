@@ -16,6 +16,8 @@ import (
 
 	"github.com/correlator/correlator/internal/event"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/correlator/correlator/internal/wait"
 )
 
 // CursorStore keeps the Poller's progress per project across restarts. Its
@@ -96,7 +98,7 @@ func NewPoller(cfg Config, w Writer, log *slog.Logger, reg prometheus.Registerer
 	}
 	return &Poller{
 		cfg: cfg, m: newMapper(cfg), w: w, log: log.With("component", "sentry_poller"), met: met,
-		client: opt.Client, cursors: opt.Cursors, base: base, now: time.Now, sleep: sleepCtx,
+		client: opt.Client, cursors: opt.Cursors, base: base, now: time.Now, sleep: wait.Sleep,
 	}, nil
 }
 
@@ -427,20 +429,6 @@ func splitLinks(h string) []string {
 		out = append(out, h[start:])
 	}
 	return out
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }
 
 // memoryCursors is the default CursorStore.
