@@ -21,7 +21,6 @@ import (
 	"time"
 
 	"github.com/correlator/correlator/internal/secret"
-
 	"github.com/correlator/correlator/internal/wait"
 )
 

@@ -18,7 +18,6 @@ import (
 
 	"github.com/correlator/correlator/internal/collectors/changes"
 	"github.com/correlator/correlator/internal/event"
-
 	"github.com/correlator/correlator/internal/wait"
 )
 
