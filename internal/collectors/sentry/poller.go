@@ -14,9 +14,9 @@ import (
 	"sync"
 	"time"
 
-	"github.com/correlator/correlator/internal/event"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/correlator/correlator/internal/event"
 	"github.com/correlator/correlator/internal/wait"
 )
 
